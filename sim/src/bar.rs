@@ -29,7 +29,10 @@ unsafe impl Sync for BarMemory {}
 
 impl std::fmt::Debug for BarMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BarMemory").field("base", &self.base).field("len", &self.len).finish()
+        f.debug_struct("BarMemory")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -39,14 +42,22 @@ impl BarMemory {
         let len = len.max(8).next_multiple_of(8);
         let mut map = memmap2::MmapMut::map_anon(len)?;
         let base = map.as_mut_ptr();
-        Ok(Self { base, len, _backing: Arc::new(map) })
+        Ok(Self {
+            base,
+            len,
+            _backing: Arc::new(map),
+        })
     }
 
     /// A view over a shared mapping (a BAR file mapped by the PCI rig).
     pub fn from_mmap(mut map: memmap2::MmapMut) -> Self {
         let base = map.as_mut_ptr();
         let len = map.len() & !7;
-        Self { base, len, _backing: Arc::new(map) }
+        Self {
+            base,
+            len,
+            _backing: Arc::new(map),
+        }
     }
 
     /// Length in bytes.
@@ -66,7 +77,7 @@ impl BarMemory {
     }
 
     fn word32(&self, off: usize) -> Option<&AtomicU32> {
-        if off % 4 != 0 || off.checked_add(4)? > self.len {
+        if !off.is_multiple_of(4) || off.checked_add(4)? > self.len {
             return None;
         }
         // SAFETY: in bounds and 4-byte aligned (the mapping is page-aligned); the memory is only
@@ -75,7 +86,7 @@ impl BarMemory {
     }
 
     fn word64(&self, off: usize) -> Option<&AtomicU64> {
-        if off % 8 != 0 || off.checked_add(8)? > self.len {
+        if !off.is_multiple_of(8) || off.checked_add(8)? > self.len {
             return None;
         }
         // SAFETY: in bounds and 8-byte aligned; see `word32`.
@@ -86,7 +97,8 @@ impl BarMemory {
     /// Out-of-range or misaligned offsets read as all-ones, as a missing PCI target would.
     #[inline]
     pub fn read32(&self, off: u32) -> u32 {
-        self.word32(off as usize).map_or(u32::MAX, |w| w.load(Ordering::Acquire))
+        self.word32(off as usize)
+            .map_or(u32::MAX, |w| w.load(Ordering::Acquire))
     }
 
     /// Writes a 32-bit register (release). Out-of-range or misaligned offsets are ignored.
@@ -106,7 +118,10 @@ impl BarMemory {
     /// Copies `dst.len()` bytes from offset `off` (both multiples of 8) with 64-bit loads, as the
     /// device reads an LLQ entry. Returns false if the range is outside the BAR or misaligned.
     pub fn read_bytes(&self, off: usize, dst: &mut [u8]) -> bool {
-        if off % 8 != 0 || dst.len() % 8 != 0 || off.checked_add(dst.len()).is_none_or(|e| e > self.len) {
+        if !off.is_multiple_of(8)
+            || !dst.len().is_multiple_of(8)
+            || off.checked_add(dst.len()).is_none_or(|e| e > self.len)
+        {
             return false;
         }
         for (i, chunk) in dst.chunks_exact_mut(8).enumerate() {
@@ -119,12 +134,18 @@ impl BarMemory {
     /// Writes bytes at an 8-byte aligned offset with 64-bit stores (used by test-side clients
     /// that play the driver, and to clear memory at reset).
     pub fn write_bytes(&self, off: usize, src: &[u8]) -> bool {
-        if off % 8 != 0 || src.len() % 8 != 0 || off.checked_add(src.len()).is_none_or(|e| e > self.len) {
+        if !off.is_multiple_of(8)
+            || !src.len().is_multiple_of(8)
+            || off.checked_add(src.len()).is_none_or(|e| e > self.len)
+        {
             return false;
         }
         for (i, chunk) in src.chunks_exact(8).enumerate() {
             if let Some(w) = self.word64(off + i * 8) {
-                w.store(u64::from_le_bytes(chunk.try_into().unwrap_or_default()), Ordering::Relaxed);
+                w.store(
+                    u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+                    Ordering::Relaxed,
+                );
             }
         }
         true

@@ -48,7 +48,12 @@ impl DmaRegion {
     /// `ptr..ptr + len` must be valid, writable memory for as long as `keep` is alive, and other
     /// users of that memory must follow the ownership rule in the module docs.
     pub unsafe fn new(iova: u64, ptr: *mut u8, len: usize, keep: Arc<dyn Send + Sync>) -> Self {
-        Self { iova, len, ptr, _keep: keep }
+        Self {
+            iova,
+            len,
+            ptr,
+            _keep: keep,
+        }
     }
 
     /// Whether `iova` lies inside the region.
@@ -103,7 +108,12 @@ const CACHE_SLOTS: usize = 8;
 impl Dma {
     /// An accessor over a space.
     pub fn new(space: Arc<dyn DmaSpace>) -> Self {
-        Self { space, cache: Vec::with_capacity(CACHE_SLOTS), misses: 0, last_miss: None }
+        Self {
+            space,
+            cache: Vec::with_capacity(CACHE_SLOTS),
+            misses: 0,
+            last_miss: None,
+        }
     }
 
     /// The underlying space.
@@ -149,11 +159,20 @@ impl Dma {
 
     /// Walks `iova..iova+len` region by region, calling `f(host_ptr, offset_in_access, chunk_len)`.
     #[inline]
-    fn walk(&mut self, iova: u64, len: usize, mut f: impl FnMut(*mut u8, usize, usize)) -> Result<(), DmaError> {
+    fn walk(
+        &mut self,
+        iova: u64,
+        len: usize,
+        mut f: impl FnMut(*mut u8, usize, usize),
+    ) -> Result<(), DmaError> {
         let mut done = 0usize;
         while done < len {
-            let at = iova.checked_add(done as u64).ok_or(DmaError { iova, len })?;
-            let Some(i) = self.region(at) else { return Err(self.miss(at, len - done)) };
+            let at = iova
+                .checked_add(done as u64)
+                .ok_or(DmaError { iova, len })?;
+            let Some(i) = self.region(at) else {
+                return Err(self.miss(at, len - done));
+            };
             let r = &self.cache[i];
             let avail = (r.iova + r.len as u64 - at) as usize;
             let n = avail.min(len - done);
@@ -199,16 +218,22 @@ impl Dma {
     }
 
     /// Writes a plain-data value.
-    pub fn write_obj<T: IntoBytes + Immutable>(&mut self, iova: u64, v: &T) -> Result<(), DmaError> {
+    pub fn write_obj<T: IntoBytes + Immutable>(
+        &mut self,
+        iova: u64,
+        v: &T,
+    ) -> Result<(), DmaError> {
         self.write(iova, v.as_bytes())
     }
 
     #[inline]
     fn aligned_ptr(&mut self, iova: u64, size: usize) -> Result<*mut u8, DmaError> {
-        if iova % size as u64 != 0 {
+        if !iova.is_multiple_of(size as u64) {
             return Err(self.miss(iova, size));
         }
-        let Some(i) = self.region(iova) else { return Err(self.miss(iova, size)) };
+        let Some(i) = self.region(iova) else {
+            return Err(self.miss(iova, size));
+        };
         Ok(self.cache[i].host(iova))
     }
 
@@ -310,7 +335,10 @@ pub const IN_PROCESS_IOVA_BASE: u64 = 0x0000_1000_0000_0000;
 
 impl Default for InProcessDma {
     fn default() -> Self {
-        Self { regions: RwLock::new(Vec::new()), next_iova: AtomicU64::new(IN_PROCESS_IOVA_BASE) }
+        Self {
+            regions: RwLock::new(Vec::new()),
+            next_iova: AtomicU64::new(IN_PROCESS_IOVA_BASE),
+        }
     }
 }
 
@@ -329,14 +357,19 @@ impl InProcessDma {
         let ptr = map.as_mut_ptr();
         // Leave a one-page hole after every block so an overrun is a DMA miss, not silent reuse.
         let mut iova = 0;
-        let _ = self.next_iova.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
-            iova = next.next_multiple_of(align);
-            Some(iova + len as u64 + 4096)
-        });
+        let _ = self
+            .next_iova
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
+                iova = next.next_multiple_of(align);
+                Some(iova + len as u64 + 4096)
+            });
         let keep: Arc<dyn Send + Sync> = Arc::new(Allocation { map });
         // SAFETY: `ptr..ptr+len` is the anonymous mapping now owned by `keep`.
         let region = unsafe { DmaRegion::new(iova, ptr, len, keep) };
-        self.regions.write().unwrap_or_else(|e| e.into_inner()).push(region.clone());
+        self.regions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(region.clone());
         Ok(DmaAlloc { region })
     }
 
@@ -344,7 +377,10 @@ impl InProcessDma {
     /// holder (the allocation and any device cache) drops it, so a late device access cannot
     /// touch freed memory; later lookups of its addresses are DMA misses.
     pub fn release(&self, alloc: &DmaAlloc) {
-        self.regions.write().unwrap_or_else(|e| e.into_inner()).retain(|r| r.iova != alloc.region.iova);
+        self.regions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|r| r.iova != alloc.region.iova);
     }
 
     /// Number of live blocks.
@@ -355,7 +391,12 @@ impl InProcessDma {
 
 impl DmaSpace for InProcessDma {
     fn lookup(&self, iova: u64) -> Option<DmaRegion> {
-        self.regions.read().unwrap_or_else(|e| e.into_inner()).iter().find(|r| r.contains(iova)).cloned()
+        self.regions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|r| r.contains(iova))
+            .cloned()
     }
 
     fn describe(&self) -> String {

@@ -25,12 +25,16 @@ pub struct IrqCounters {
 impl IrqCounters {
     /// Counters for [`MAX_VECTORS`] vectors, all zero.
     pub fn new() -> Self {
-        Self { counts: Arc::new((0..MAX_VECTORS).map(|_| AtomicU64::new(0)).collect()) }
+        Self {
+            counts: Arc::new((0..MAX_VECTORS).map(|_| AtomicU64::new(0)).collect()),
+        }
     }
 
     /// How often `vector` has fired.
     pub fn count(&self, vector: u32) -> u64 {
-        self.counts.get(vector as usize).map_or(0, |c| c.load(Ordering::Acquire))
+        self.counts
+            .get(vector as usize)
+            .map_or(0, |c| c.load(Ordering::Acquire))
     }
 }
 

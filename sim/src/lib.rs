@@ -20,6 +20,14 @@
 
 pub mod bar;
 pub mod clock;
+pub mod config;
+pub mod csum;
+pub mod device;
 pub mod dma;
+pub mod events;
+pub mod fault;
 pub mod irq;
+pub mod rss;
+pub mod stats;
+pub mod transport;
 pub mod wire;

@@ -121,7 +121,9 @@ pub mod aq_flags {
 
 /// The 4-byte header of every admin submission entry.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct AqCommonDesc {
     /// 11:0 command id, 15:12 reserved.
     pub command_id: u16,
@@ -144,7 +146,9 @@ impl AqCommonDesc {
 
 /// A control buffer descriptor: a flat host buffer the device reads (SET) or writes (GET).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct CtrlBuffInfo {
     /// Buffer length in bytes.
     pub length: u32,
@@ -165,13 +169,18 @@ pub struct AqEntry {
 assert_size!(AqEntry, 64);
 impl Default for AqEntry {
     fn default() -> Self {
-        Self { common: AqCommonDesc::default(), body: [0; 60] }
+        Self {
+            common: AqCommonDesc::default(),
+            body: [0; 60],
+        }
     }
 }
 
 /// The 8-byte header of every admin completion entry.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct AcqCommonDesc {
     /// 11:0 command id echo.
     pub command: u16,
@@ -204,7 +213,10 @@ pub struct AcqEntry {
 assert_size!(AcqEntry, 64);
 impl Default for AcqEntry {
     fn default() -> Self {
-        Self { common: AcqCommonDesc::default(), payload: [0; 56] }
+        Self {
+            common: AcqCommonDesc::default(),
+            payload: [0; 56],
+        }
     }
 }
 
@@ -226,7 +238,9 @@ pub mod placement {
 
 /// CREATE_SQ (opcode 1), 36 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct CreateSqCmd {
     /// Common header.
     pub common: AqCommonDesc,
@@ -265,7 +279,9 @@ impl CreateSqCmd {
 
 /// CREATE_SQ response, 24 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct CreateSqResp {
     /// Common header.
     pub common: AcqCommonDesc,
@@ -284,7 +300,9 @@ assert_size!(CreateSqResp, 24);
 
 /// DESTROY_SQ (opcode 2), 8 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct DestroySqCmd {
     /// Common header.
     pub common: AqCommonDesc,
@@ -303,7 +321,9 @@ impl DestroySqCmd {
 
 /// CREATE_CQ (opcode 3), 20 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct CreateCqCmd {
     /// Common header.
     pub common: AqCommonDesc,
@@ -331,7 +351,9 @@ pub const MSIX_VECTOR_NONE: u32 = 0xffff_ffff;
 
 /// CREATE_CQ response, 24 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct CreateCqResp {
     /// Common header.
     pub common: AcqCommonDesc,
@@ -350,7 +372,9 @@ assert_size!(CreateCqResp, 24);
 
 /// DESTROY_CQ (opcode 4), 8 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct DestroyCqCmd {
     /// Common header.
     pub common: AqCommonDesc,
@@ -363,7 +387,9 @@ assert_size!(DestroyCqCmd, 8);
 
 /// The feature selector shared by GET_FEATURE and SET_FEATURE (bytes 16..20).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct FeatureCommon {
     /// 1:0 select (drivers send 0).
     pub flags: u8,
@@ -414,13 +440,18 @@ pub struct FeatureResp {
 assert_size!(FeatureResp, 64);
 impl Default for FeatureResp {
     fn default() -> Self {
-        Self { common: AcqCommonDesc::default(), payload: [0; 56] }
+        Self {
+            common: AcqCommonDesc::default(),
+            payload: [0; 56],
+        }
     }
 }
 
 /// DEVICE_ATTRIBUTES (feature 1) GET value, 36 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct DeviceAttrFeature {
     /// Implementation id.
     pub impl_id: u32,
@@ -445,7 +476,9 @@ assert_size!(DeviceAttrFeature, 36);
 
 /// MAX_QUEUES_EXT (feature 7, version 1) GET value, 44 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MaxQueuesExtFeature {
     /// Must be 1.
     pub version: u8,
@@ -481,7 +514,9 @@ pub const MAX_QUEUES_EXT_VERSION: u8 = 1;
 
 /// MAX_QUEUES_NUM (feature 2, legacy) GET value, 32 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MaxQueuesFeature {
     /// Maximum SQs.
     pub max_sq_num: u32,
@@ -506,7 +541,9 @@ assert_size!(MaxQueuesFeature, 32);
 
 /// HW_HINTS (feature 3) GET value and AENQ UPDATE_HINTS payload, 32 bytes. 0 = driver default.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct HwHints {
     /// Readless read timeout (ms).
     pub mmio_read_timeout: u16,
@@ -532,7 +569,9 @@ assert_size!(HwHints, 32);
 /// LLQ (feature 4) GET value (version 1) and SET value, 36 bytes. See [`crate::llq`] for the
 /// encodings of the bitmasks.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct LlqFeature {
     /// Number of LLQs (0: no LLQ).
     pub max_llq_num: u32,
@@ -571,7 +610,9 @@ assert_size!(LlqFeature, 36);
 
 /// AENQ_CONFIG (feature 26), 8 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct AenqConfigFeature {
     /// Groups the device supports (GET).
     pub supported_groups: u32,
@@ -582,7 +623,9 @@ assert_size!(AenqConfigFeature, 8);
 
 /// STATELESS_OFFLOAD_CONFIG (feature 11) GET value, 12 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct OffloadFeature {
     /// TX capabilities (see [`offload`]).
     pub tx: u32,
@@ -623,7 +666,9 @@ pub mod offload {
 
 /// MTU (feature 14) SET value: the L3 MTU.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MtuFeature {
     /// L3 MTU (Ethernet header excluded).
     pub mtu: u32,
@@ -632,7 +677,9 @@ assert_size!(MtuFeature, 4);
 
 /// HOST_ATTR_CONFIG (feature 28) SET value, 20 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct HostAttrFeature {
     /// Address of the 4 KiB host-info page.
     pub os_info_ba: MemAddr,
@@ -738,7 +785,9 @@ pub mod hash_func {
 
 /// RSS_HASH_FUNCTION (feature 10) inline value, 12 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RssHashFunctionFeature {
     /// 7:0 bitmap of supported functions (bit = function id).
     pub supported_func: u32,
@@ -768,13 +817,19 @@ pub struct RssHashKey {
 assert_size!(RssHashKey, 48);
 impl Default for RssHashKey {
     fn default() -> Self {
-        Self { key_parts: 0, reserved: 0, key: [0; RSS_KEY_LEN] }
+        Self {
+            key_parts: 0,
+            reserved: 0,
+            key: [0; RSS_KEY_LEN],
+        }
     }
 }
 
 /// RSS_INDIRECTION_TABLE_CONFIG (feature 12) value, 16 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RssIndTableFeature {
     /// Minimum table size, log2.
     pub min_size: u16,
@@ -798,7 +853,9 @@ pub const RSS_INLINE_INDEX_NONE: u32 = 0xffff_ffff;
 
 /// One indirection table entry: the device SQ index of an RX queue.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RssIndTableEntry {
     /// RX SQ index (named `cq_idx` in the headers).
     pub cq_idx: u16,
@@ -809,7 +866,9 @@ assert_size!(RssIndTableEntry, 4);
 
 /// RSS_HASH_INPUT (feature 18) inline value, 4 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RssHashInputFeature {
     /// Bit 1: L3 sort, bit 2: L4 sort (supported).
     pub supported_input_sort: u16,
@@ -863,7 +922,9 @@ pub mod hash_field {
 
 /// One hash-input slot: the fields of one flow type.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RssHashFields {
     /// Field bits (see [`hash_field`]).
     pub fields: u16,
@@ -874,7 +935,9 @@ assert_size!(RssHashFields, 4);
 
 /// The hash-input control buffer, 256 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RssHashControl {
     /// Fields the device can hash per flow type.
     pub supported_fields: [RssHashFields; RSS_FLOW_TYPES],
@@ -889,7 +952,9 @@ assert_size!(RssHashControl, 256);
 
 /// INTERRUPT_MODERATION (feature 20) GET value.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct IntrModerationFeature {
     /// Microseconds per delay unit (0: the driver uses 1).
     pub intr_delay_resolution: u16,
@@ -900,7 +965,9 @@ assert_size!(IntrModerationFeature, 4);
 
 /// LINK_CONFIG (feature 27) GET value, 12 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct LinkConfigFeature {
     /// Speed in Mbps.
     pub speed: u32,
@@ -913,7 +980,9 @@ assert_size!(LinkConfigFeature, 12);
 
 /// FRAG_BYPASS (feature 8) SET value.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct FragBypassFeature {
     /// 1: bypass the egress fragment PPS limit.
     pub enable: u8,
@@ -924,7 +993,9 @@ assert_size!(FragBypassFeature, 4);
 
 /// HW_TIMESTAMP (feature 31) value.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct HwTimestampFeature {
     /// Version.
     pub version: u8,
@@ -939,7 +1010,9 @@ assert_size!(HwTimestampFeature, 4);
 
 /// PHC_CONFIG (feature 29) value, 28 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct PhcConfigFeature {
     /// Version.
     pub version: u8,
@@ -974,7 +1047,9 @@ pub mod stats_type {
 
 /// GET_STATS (opcode 11), 32 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct GetStatsCmd {
     /// Common header.
     pub common: AqCommonDesc,
@@ -997,7 +1072,9 @@ assert_size!(GetStatsCmd, 32);
 
 /// GET_STATS BASIC value, 56 bytes: seven 64-bit counters as (low, high) pairs.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct BasicStats {
     /// Bytes transmitted, low half.
     pub tx_bytes_low: u32,
@@ -1042,7 +1119,9 @@ pub const fn join_u64(low: u32, high: u32) -> u64 {
 
 /// GET_STATS ENI value, 40 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct EniStats {
     /// Packets queued or dropped: inbound bandwidth allowance exceeded.
     pub bw_in_allowance_exceeded: u64,
@@ -1059,7 +1138,9 @@ assert_size!(EniStats, 40);
 
 /// GET_STATS ENA_SRD value, 40 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct EnaSrdStats {
     /// Bit 0 SRD enabled, bit 1 SRD-UDP enabled, bit 2 UDP ordering bypass.
     pub flags: u64,

@@ -37,7 +37,9 @@ pub mod syndrome {
 
 /// The 16-byte header of every AENQ entry.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct AenqCommonDesc {
     /// Group (see [`group`]).
     pub group: u16,
@@ -70,13 +72,18 @@ pub struct AenqEntry {
 assert_size!(AenqEntry, 64);
 impl Default for AenqEntry {
     fn default() -> Self {
-        Self { common: AenqCommonDesc::default(), payload: [0; 48] }
+        Self {
+            common: AenqCommonDesc::default(),
+            payload: [0; 48],
+        }
     }
 }
 
 /// LINK_CHANGE payload.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct LinkChangeDesc {
     /// Bit 0: link up.
     pub flags: u32,
@@ -89,7 +96,9 @@ impl LinkChangeDesc {
 
 /// KEEP_ALIVE payload: drop counters cumulative since device reset, 24 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct KeepAliveDesc {
     /// RX drops, low half.
     pub rx_drops_low: u32,
@@ -108,7 +117,9 @@ assert_size!(KeepAliveDesc, 24);
 
 /// CONF_NOTIFICATIONS payload.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct ConfNotificationsDesc {
     /// Bit i: sub-optimal configuration notice i+1.
     pub notifications_bitmap: u64,

@@ -47,14 +47,19 @@ macro_rules! flag {
 /// Asserts at compile time that a type has the size the device interface defines.
 macro_rules! assert_size {
     ($t:ty, $size:expr) => {
-        const _: () = assert!(core::mem::size_of::<$t>() == $size, concat!("size of ", stringify!($t)));
+        const _: () = assert!(
+            core::mem::size_of::<$t>() == $size,
+            concat!("size of ", stringify!($t))
+        );
     };
 }
 
 /// A 48-bit device (DMA) address as it appears inside device structures: 32 low bits, 16 high
 /// bits and 16 reserved (must-be-zero) bits — 8 bytes. (`ena_common_mem_addr`.)
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MemAddr {
     /// Address bits 31:0.
     pub lo: u32,
@@ -72,7 +77,11 @@ impl MemAddr {
     /// Encodes an address; bits above 47 are dropped (callers check [`Self::MAX`] first).
     #[inline(always)]
     pub const fn new(addr: u64) -> Self {
-        Self { lo: addr as u32, hi: (addr >> 32) as u16, reserved: 0 }
+        Self {
+            lo: addr as u32,
+            hi: (addr >> 32) as u16,
+            reserved: 0,
+        }
     }
 
     /// The 48-bit address.

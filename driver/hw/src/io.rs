@@ -41,7 +41,9 @@ pub mod l4_proto {
 
 /// TX data descriptor (16 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct TxDesc {
     /// Word 0: length, req_id high bits, flags.
     pub len_ctrl: u32,
@@ -119,7 +121,9 @@ impl TxDesc {
 
 /// TX meta descriptor (16 bytes): offload metadata for the packet that follows.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct TxMetaDesc {
     /// Word 0: flags and mss high bits.
     pub len_ctrl: u32,
@@ -176,7 +180,9 @@ impl TxMetaDesc {
 
 /// TX completion (8 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct TxCdesc {
     /// req_id copied from the packet's first data descriptor.
     pub req_id: u16,
@@ -199,7 +205,9 @@ impl TxCdesc {
 
 /// TX completion with hardware timestamp (16 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct TxCdescExt {
     /// The base completion.
     pub base: TxCdesc,
@@ -212,7 +220,9 @@ assert_size!(TxCdescExt, 16);
 
 /// RX descriptor (16 bytes): one posted buffer.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RxDesc {
     /// Buffer length (0 means 65536).
     pub length: u16,
@@ -270,7 +280,9 @@ impl RxDesc {
 
 /// RX completion (16 bytes): one consumed buffer.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RxCdesc {
     /// Status word — written last (phase is bit 24).
     pub status: u32,
@@ -321,7 +333,9 @@ impl RxCdesc {
 
 /// RX completion with hardware timestamp (32 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RxCdescExt {
     /// The base completion.
     pub base: RxCdesc,
@@ -340,7 +354,9 @@ assert_size!(RxCdescExt, 32);
 
 /// Per-CQ interrupt unmask register value (spec §6.9).
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct IntrReg(pub u32);
 impl IntrReg {
     bits!(/// RX interrupt delay (resolution units).
@@ -355,7 +371,9 @@ impl IntrReg {
 
 /// Per-CQ NUMA register value (spec §6.10).
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct NumaReg(pub u32);
 impl NumaReg {
     bits!(/// NUMA node.

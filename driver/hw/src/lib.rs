@@ -33,7 +33,10 @@ pub mod regs;
 pub use bits::MemAddr;
 
 // The device interface is little-endian; every raw field here is read as a native integer.
-const _: () = assert!(cfg!(target_endian = "little"), "ena-hw assumes a little-endian target");
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "ena-hw assumes a little-endian target"
+);
 
 /// PCI vendor id of Amazon.
 pub const PCI_VENDOR_AMAZON: u16 = 0x1d0f;

@@ -62,7 +62,9 @@ pub mod off {
 
 /// `VERSION` (0x00): 7:0 minor, 15:8 major.
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Version(pub u32);
 impl Version {
     bits!(/// Minor version.
@@ -74,7 +76,9 @@ impl Version {
 /// `CONTROLLER_VERSION` (0x04): 7:0 subminor, 15:8 minor, 23:16 major, 31:24 implementation id.
 /// Drivers require bits 23:0 ≥ 0x000001.
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct ControllerVersion(pub u32);
 impl ControllerVersion {
     /// The lowest controller version (bits 23:0) both reference drivers accept.
@@ -93,7 +97,9 @@ impl ControllerVersion {
 
 /// `CAPS` (0x08).
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Caps(pub u32);
 impl Caps {
     flag!(/// Contiguous queue required (unused by drivers).
@@ -108,7 +114,9 @@ impl Caps {
 
 /// `AQ_CAPS`, `ACQ_CAPS`, `AENQ_CAPS`: 15:0 depth in entries, 31:16 entry size in bytes.
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct QueueCaps(pub u32);
 impl QueueCaps {
     bits!(/// Depth in entries.
@@ -127,7 +135,9 @@ pub const INTR_MASK_MGMNT: u32 = 1;
 
 /// `DEV_CTL` (0x54).
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct DevCtl(pub u32);
 impl DevCtl {
     flag!(/// Request a device reset (first phase of the two-phase handshake).
@@ -151,7 +161,9 @@ impl DevCtl {
 
 /// `DEV_STS` (0x58).
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct DevSts(pub u32);
 impl DevSts {
     flag!(/// The device is ready (must be 1 at power-on and after reset).
@@ -174,7 +186,9 @@ impl DevSts {
 
 /// `MMIO_REG_READ` (0x5c): a readless read request.
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MmioRegReadReq(pub u32);
 impl MmioRegReadReq {
     bits!(/// Request id echoed in the response.
@@ -190,7 +204,9 @@ impl MmioRegReadReq {
 
 /// The 8-byte readless read response the device writes into host memory; `req_id` is written last.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MmioReadResp {
     /// Echo of the request id.
     pub req_id: u16,
@@ -207,7 +223,9 @@ pub const MMIO_READ_POISON: u16 = 0xdead;
 
 /// `RSS_IND_ENTRY_UPDATE` (0x68), defined but unused by drivers.
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct RssIndEntryUpdate(pub u32);
 impl RssIndEntryUpdate {
     bits!(/// Table index.

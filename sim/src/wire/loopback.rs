@@ -16,7 +16,12 @@ impl Loopback {
     /// A loopback holding up to `capacity` frames; with `lossless` the device holds a frame it
     /// cannot place instead of dropping it.
     pub fn new(capacity: usize, lossless: bool) -> Self {
-        Self { queue: VecDeque::with_capacity(capacity), spare: Vec::new(), capacity: capacity.max(1), lossless }
+        Self {
+            queue: VecDeque::with_capacity(capacity),
+            spare: Vec::new(),
+            capacity: capacity.max(1),
+            lossless,
+        }
     }
 
     /// Frames waiting to be received.

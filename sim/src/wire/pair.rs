@@ -13,7 +13,10 @@ struct Direction {
 
 impl Direction {
     fn new(capacity: usize) -> Self {
-        Self { frames: ArrayQueue::new(capacity), spare: ArrayQueue::new(capacity) }
+        Self {
+            frames: ArrayQueue::new(capacity),
+            spare: ArrayQueue::new(capacity),
+        }
     }
 }
 
@@ -31,8 +34,18 @@ pub fn pair(capacity: usize, lossless: bool) -> (PairEnd, PairEnd) {
     let b = Arc::new(Direction::new(capacity.max(1)));
     let link = Arc::new(AtomicBool::new(true));
     (
-        PairEnd { out: a.clone(), inc: b.clone(), link: link.clone(), lossless },
-        PairEnd { out: b, inc: a, link, lossless },
+        PairEnd {
+            out: a.clone(),
+            inc: b.clone(),
+            link: link.clone(),
+            lossless,
+        },
+        PairEnd {
+            out: b,
+            inc: a,
+            link,
+            lossless,
+        },
     )
 }
 
