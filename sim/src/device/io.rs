@@ -86,7 +86,10 @@ pub(super) struct IoState {
 
     /// A frame the device could not place on a lossless wire, offered again next poll.
     held: Option<usize>,
+    /// TX gather buffer.
     scratch: Vec<u8>,
+    /// RX frame buffer (separate, so a held frame survives TX work).
+    rx_frame: Vec<u8>,
     tso_scratch: csum::TsoScratch,
     llq_entry: Vec<u8>,
     allowance_tokens: f64,
@@ -105,6 +108,7 @@ impl IoState {
 
             held: None,
             scratch: vec![0; MAX_FRAME + 64 * 1024],
+            rx_frame: vec![0; MAX_FRAME],
             tso_scratch: csum::TsoScratch::default(),
             llq_entry: vec![0; 256],
             allowance_tokens: cfg.pps_allowance.unwrap_or(0) as f64 / 10.0,
@@ -736,7 +740,9 @@ impl Device {
             l4_proto_idx: d0.l4_proto_idx(),
             tso: d0.tso_en(),
             mss: meta.mss(),
-            meta: Some(TxMeta {
+            // A queue's cache starts zeroed (no valid metadata): the engine then relies on its own
+            // parse of the headers.
+            meta: meta.ext_valid().then(|| TxMeta {
                 l3_hdr_off: meta.l3_hdr_off(),
                 l3_hdr_len: meta.l3_hdr_len(),
                 l4_hdr_len_words: meta.l4_hdr_len_in_words(),
@@ -909,13 +915,10 @@ impl Device {
         for _ in 0..RX_BUDGET {
             let len = match self.io.held.take() {
                 Some(len) => len,
-                None => {
-                    let cap = MAX_FRAME.min(self.io.scratch.len());
-                    match self.wire.receive(&mut self.io.scratch[..cap]) {
-                        Some(n) => n,
-                        None => break,
-                    }
-                }
+                None => match self.wire.receive(&mut self.io.rx_frame) {
+                    Some(n) => n,
+                    None => break,
+                },
             };
             work = true;
             if !self.rx_deliver(len) {
@@ -930,10 +933,10 @@ impl Device {
         work
     }
 
-    /// Delivers the frame in `scratch[..len]`. Returns false only when the frame must be held
+    /// Delivers the frame in `rx_frame[..len]`. Returns false only when the frame must be held
     /// (lossless wire, no buffer); every other outcome is delivered or dropped-and-counted.
     fn rx_deliver(&mut self, len: usize) -> bool {
-        let frame = &self.io.scratch[..len];
+        let frame = &self.io.rx_frame[..len];
         let info = csum::parse(frame);
         if len > info.l2_len + self.feat.mtu as usize {
             self.counters.rx_drops += 1;
@@ -1026,7 +1029,7 @@ impl Device {
             let n = (d.buffer_len() as usize - start).min(len - done);
             if let Err(e) = self.dma.write(
                 d.buff_addr() + start as u64,
-                &self.io.scratch[done..done + n],
+                &self.io.rx_frame[done..done + n],
             ) {
                 self.dma_miss(e);
             }

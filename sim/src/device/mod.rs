@@ -434,6 +434,12 @@ impl Device {
         }
         self.last_mmio_req = req;
         let value = self.register_value(r.reg_off());
+        self.events.push(
+            self.now,
+            Event::RegisterRead {
+                offset: r.reg_off(),
+            },
+        );
         let mut body = [0u8; 6];
         body[..2].copy_from_slice(&r.reg_off().to_le_bytes());
         body[2..].copy_from_slice(&value.to_le_bytes());

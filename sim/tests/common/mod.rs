@@ -40,7 +40,7 @@ pub struct TestHost {
     aenq_head: u16,
 }
 
-pub const AQ_DEPTH: u16 = 32;
+pub use ena_hw::admin::AQ_DEPTH;
 pub const AENQ_DEPTH: u16 = 16;
 
 /// An in-process device in manual mode on a manual clock, and a host attached to it.
@@ -67,7 +67,13 @@ impl TestHost {
         )
     }
 
-    pub fn new(bar0: BarMemory, bar2: Option<BarMemory>, space: Arc<dyn DmaSpace>, alloc: Alloc, step: Step) -> Self {
+    pub fn new(
+        bar0: BarMemory,
+        bar2: Option<BarMemory>,
+        space: Arc<dyn DmaSpace>,
+        alloc: Alloc,
+        step: Step,
+    ) -> Self {
         let mut h = Self {
             bar0,
             bar2,
@@ -100,7 +106,8 @@ impl TestHost {
 
     pub fn program_mmio_resp(&mut self) {
         self.bar0.write32(off::MMIO_RESP_LO, self.mmio_resp as u32);
-        self.bar0.write32(off::MMIO_RESP_HI, (self.mmio_resp >> 32) as u32);
+        self.bar0
+            .write32(off::MMIO_RESP_HI, (self.mmio_resp >> 32) as u32);
     }
 
     /// A register read: readless (DMA answer) or a plain load.
@@ -111,15 +118,24 @@ impl TestHost {
         }
         self.mmio_seq = self.mmio_seq.wrapping_add(1);
         let seq = self.mmio_seq;
-        self.mem.write(self.mmio_resp, &seq.wrapping_add(0xdead).to_le_bytes()).unwrap();
-        self.bar0.write32(off::MMIO_REG_READ, MmioRegReadReq::new(offset as u16, seq).0);
+        self.mem
+            .write(self.mmio_resp, &seq.wrapping_add(0xdead).to_le_bytes())
+            .unwrap();
+        self.bar0.write32(
+            off::MMIO_REG_READ,
+            MmioRegReadReq::new(offset as u16, seq).0,
+        );
         for _ in 0..10_000 {
             self.step();
             let id = self.mem.load_u16_acquire(self.mmio_resp).unwrap();
             if id == seq {
                 let mut b = [0u8; 8];
                 self.mem.read(self.mmio_resp, &mut b).unwrap();
-                assert_eq!(u16::from_le_bytes([b[2], b[3]]) as u32, offset, "readless echo of the offset");
+                assert_eq!(
+                    u16::from_le_bytes([b[2], b[3]]) as u32,
+                    offset,
+                    "readless echo of the offset"
+                );
                 return u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
             }
             std::thread::yield_now();
@@ -164,11 +180,15 @@ impl TestHost {
         self.bar0.write32(off::AQ_BASE_HI, (self.aq >> 32) as u32);
         self.bar0.write32(off::ACQ_BASE_LO, self.acq as u32);
         self.bar0.write32(off::ACQ_BASE_HI, (self.acq >> 32) as u32);
-        self.bar0.write32(off::AQ_CAPS, QueueCaps::new(AQ_DEPTH, 64).0);
-        self.bar0.write32(off::ACQ_CAPS, QueueCaps::new(AQ_DEPTH, 64).0);
+        self.bar0
+            .write32(off::AQ_CAPS, QueueCaps::new(AQ_DEPTH, 64).0);
+        self.bar0
+            .write32(off::ACQ_CAPS, QueueCaps::new(AQ_DEPTH, 64).0);
         self.bar0.write32(off::AENQ_BASE_LO, self.aenq as u32);
-        self.bar0.write32(off::AENQ_BASE_HI, (self.aenq >> 32) as u32);
-        self.bar0.write32(off::AENQ_CAPS, QueueCaps::new(AENQ_DEPTH, 64).0);
+        self.bar0
+            .write32(off::AENQ_BASE_HI, (self.aenq >> 32) as u32);
+        self.bar0
+            .write32(off::AENQ_CAPS, QueueCaps::new(AENQ_DEPTH, 64).0);
         self.bar0.write32(off::INTR_MASK, 1);
         self.aq_tail = 0;
         self.acq_head = 0;
@@ -225,7 +245,10 @@ impl TestHost {
         cmd.common.opcode = opcode::GET_FEATURE;
         if let Some((addr, len)) = buf {
             cmd.common.set_ctrl_data_indirect(true);
-            cmd.control_buffer = CtrlBuffInfo { length: len, address: MemAddr::new(addr) };
+            cmd.control_buffer = CtrlBuffInfo {
+                length: len,
+                address: MemAddr::new(addr),
+            };
         }
         cmd.feat_common.feature_id = id;
         cmd.feat_common.feature_version = version;
@@ -237,7 +260,10 @@ impl TestHost {
         cmd.common.opcode = opcode::SET_FEATURE;
         if let Some((addr, len)) = buf {
             cmd.common.set_ctrl_data_indirect(true);
-            cmd.control_buffer = CtrlBuffInfo { length: len, address: MemAddr::new(addr) };
+            cmd.control_buffer = CtrlBuffInfo {
+                length: len,
+                address: MemAddr::new(addr),
+            };
         }
         cmd.feat_common.feature_id = id;
         cmd.payload[..payload.len()].copy_from_slice(payload);
@@ -247,13 +273,33 @@ impl TestHost {
     /// Sends host info, enables AENQ groups and writes the head doorbell.
     pub fn enable_aenq(&mut self, groups: u32) {
         let page = self.alloc(4096, 4096);
-        let mut info = HostInfo { os_type: os_type::LINUX, ena_spec_version: ENA_SPEC_VERSION, ..HostInfo::default() };
+        let mut info = HostInfo {
+            os_type: os_type::LINUX,
+            ena_spec_version: ENA_SPEC_VERSION,
+            ..HostInfo::default()
+        };
         info.driver_version = 0x0001_0000;
         self.mem.write_obj(page, &info).unwrap();
-        let attr = HostAttrFeature { os_info_ba: MemAddr::new(page), ..Default::default() };
-        assert_eq!(self.set_feature(feature::HOST_ATTR_CONFIG, attr.as_bytes(), None).common.status, 0);
-        let cfg = AenqConfigFeature { supported_groups: 0, enabled_groups: groups };
-        assert_eq!(self.set_feature(feature::AENQ_CONFIG, cfg.as_bytes(), None).common.status, 0);
+        let attr = HostAttrFeature {
+            os_info_ba: MemAddr::new(page),
+            ..Default::default()
+        };
+        assert_eq!(
+            self.set_feature(feature::HOST_ATTR_CONFIG, attr.as_bytes(), None)
+                .common
+                .status,
+            0
+        );
+        let cfg = AenqConfigFeature {
+            supported_groups: 0,
+            enabled_groups: groups,
+        };
+        assert_eq!(
+            self.set_feature(feature::AENQ_CONFIG, cfg.as_bytes(), None)
+                .common
+                .status,
+            0
+        );
         self.aenq_head = AENQ_DEPTH;
         self.bar0.write32(off::AENQ_HEAD_DB, self.aenq_head as u32);
         self.step();
@@ -297,7 +343,14 @@ impl TestHost {
         (resp, ring)
     }
 
-    pub fn create_sq(&mut self, dir: u8, placement_policy: u8, cq_idx: u16, depth: u16, base: u64) -> CreateSqResp {
+    pub fn create_sq(
+        &mut self,
+        dir: u8,
+        placement_policy: u8,
+        cq_idx: u16,
+        depth: u16,
+        base: u64,
+    ) -> CreateSqResp {
         let mut cmd = CreateSqCmd::default();
         cmd.common.opcode = opcode::CREATE_SQ;
         cmd.set_direction(dir);
@@ -389,13 +442,29 @@ impl TxRing {
     }
 
     /// Queues one frame as `segs` buffers (host) or pushed header + buffers (LLQ). Rings nothing.
-    pub fn queue(&mut self, h: &mut TestHost, req_id: u16, frame: &[u8], segs: usize, off: TxOffload, push: usize) {
+    pub fn queue(
+        &mut self,
+        h: &mut TestHost,
+        req_id: u16,
+        frame: &[u8],
+        segs: usize,
+        off: TxOffload,
+        push: usize,
+    ) {
         // Stage the payload bytes (after any pushed header) into this req_id's buffer area.
-        let push = if self.llq.is_some() { push.min(frame.len()) } else { 0 };
+        let push = if self.llq.is_some() {
+            push.min(frame.len())
+        } else {
+            0
+        };
         let body = &frame[push..];
         let area = self.bufs + req_id as u64 * self.buf_size as u64;
         h.mem.write(area, body).unwrap();
-        let segs = if body.is_empty() { 0 } else { segs.max(1).min(body.len()) };
+        let segs = if body.is_empty() {
+            0
+        } else {
+            segs.max(1).min(body.len())
+        };
         let chunk = body.len().div_ceil(segs.max(1));
         let mut descs: Vec<[u8; 16]> = Vec::new();
         if let Some(m) = off.meta {
@@ -411,7 +480,11 @@ impl TxRing {
         for i in 0..nbufs {
             let mut d = TxDesc::default();
             let start = i * chunk;
-            let len = if segs == 0 { 0 } else { chunk.min(body.len() - start) };
+            let len = if segs == 0 {
+                0
+            } else {
+                chunk.min(body.len() - start)
+            };
             d.set_length(len as u16);
             if len > 0 {
                 d.set_buff_addr(area + start as u64);
@@ -552,7 +625,9 @@ impl RxRing {
             d.set_comp_req(true);
             d.req_id = slot;
             d.set_buff_addr(self.bufs + slot as u64 * self.buf_size as u64);
-            h.mem.write_obj(self.sq_base + slot as u64 * 16, &d).unwrap();
+            h.mem
+                .write_obj(self.sq_base + slot as u64 * 16, &d)
+                .unwrap();
             self.tail = self.tail.wrapping_add(1);
         }
         h.bar0.write32(self.doorbell, self.tail as u32);
@@ -571,9 +646,16 @@ impl RxRing {
                 break;
             }
             self.cq_head = self.cq_head.wrapping_add(1);
-            let p = cur.get_or_insert_with(|| RxPacket { data: Vec::new(), cdescs: Vec::new() });
+            let p = cur.get_or_insert_with(|| RxPacket {
+                data: Vec::new(),
+                cdescs: Vec::new(),
+            });
             let buf = self.bufs + (c.req_id as u64 % self.depth as u64) * self.buf_size as u64;
-            let start = if p.cdescs.is_empty() { c.offset as u64 } else { 0 };
+            let start = if p.cdescs.is_empty() {
+                c.offset as u64
+            } else {
+                0
+            };
             let mut bytes = vec![0u8; (c.length as usize).min(self.buf_size)];
             h.mem.read(buf + start, &mut bytes).unwrap();
             p.data.extend_from_slice(&bytes);
@@ -584,4 +666,239 @@ impl RxRing {
         }
         out
     }
+}
+
+/// A wire for tests: records what the device transmits and feeds it frames to receive.
+#[derive(Clone, Default)]
+pub struct Capture {
+    pub sent: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    pub inbox: Arc<std::sync::Mutex<std::collections::VecDeque<Vec<u8>>>>,
+    pub lossless: bool,
+}
+
+impl Capture {
+    pub fn push(&self, frame: Vec<u8>) {
+        self.inbox.lock().unwrap().push_back(frame);
+    }
+    pub fn take_sent(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.sent.lock().unwrap())
+    }
+}
+
+impl Wire for Capture {
+    fn transmit(&mut self, frame: &[u8]) -> bool {
+        self.sent.lock().unwrap().push(frame.to_vec());
+        true
+    }
+    fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let f = self.inbox.lock().unwrap().pop_front()?;
+        buf[..f.len()].copy_from_slice(&f);
+        Some(f.len())
+    }
+    fn backpressure(&self) -> bool {
+        self.lossless
+    }
+    fn describe(&self) -> String {
+        "capture".into()
+    }
+}
+
+/// Builds test frames with pnet.
+pub mod frames {
+    use pnet_packet::ethernet::{EtherTypes, MutableEthernetPacket};
+    use pnet_packet::ip::IpNextHeaderProtocols;
+    use pnet_packet::ipv4::{self, MutableIpv4Packet};
+    use pnet_packet::ipv6::MutableIpv6Packet;
+    use pnet_packet::tcp::{self, MutableTcpPacket};
+    use pnet_packet::udp::{self, MutableUdpPacket};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+    pub const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+
+    fn eth(buf: &mut [u8], ethertype: pnet_packet::ethernet::EtherType) {
+        let mut e = MutableEthernetPacket::new(buf).unwrap();
+        e.set_destination(DST_MAC.into());
+        e.set_source(SRC_MAC.into());
+        e.set_ethertype(ethertype);
+    }
+
+    /// An IPv4 UDP or TCP frame with valid checksums and a patterned payload.
+    pub fn ipv4(
+        tcp: bool,
+        src: [u8; 4],
+        dst: [u8; 4],
+        sport: u16,
+        dport: u16,
+        payload_len: usize,
+    ) -> Vec<u8> {
+        let l4 = if tcp { 20 } else { 8 };
+        let mut f = vec![0u8; 14 + 20 + l4 + payload_len];
+        eth(&mut f, EtherTypes::Ipv4);
+        let total = (20 + l4 + payload_len) as u16;
+        {
+            let mut ip = MutableIpv4Packet::new(&mut f[14..]).unwrap();
+            ip.set_version(4);
+            ip.set_header_length(5);
+            ip.set_total_length(total);
+            ip.set_ttl(64);
+            ip.set_identification(0x1234);
+            ip.set_flags(2);
+            ip.set_next_level_protocol(if tcp {
+                IpNextHeaderProtocols::Tcp
+            } else {
+                IpNextHeaderProtocols::Udp
+            });
+            ip.set_source(Ipv4Addr::from(src));
+            ip.set_destination(Ipv4Addr::from(dst));
+            let c = ipv4::checksum(&ip.to_immutable());
+            ip.set_checksum(c);
+        }
+        for (i, b) in f[14 + 20 + l4..].iter_mut().enumerate() {
+            *b = (i * 7 + 3) as u8;
+        }
+        let (s, d) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+        if tcp {
+            let mut t = MutableTcpPacket::new(&mut f[34..]).unwrap();
+            t.set_source(sport);
+            t.set_destination(dport);
+            t.set_sequence(1000);
+            t.set_data_offset(5);
+            t.set_flags(0x18);
+            t.set_window(65535);
+            let c = tcp::ipv4_checksum(&t.to_immutable(), &s, &d);
+            t.set_checksum(c);
+        } else {
+            let mut u = MutableUdpPacket::new(&mut f[34..]).unwrap();
+            u.set_source(sport);
+            u.set_destination(dport);
+            u.set_length((8 + payload_len) as u16);
+            let c = udp::ipv4_checksum(&u.to_immutable(), &s, &d);
+            u.set_checksum(c);
+        }
+        f
+    }
+
+    /// An IPv6 UDP or TCP frame with valid checksums.
+    pub fn ipv6(
+        tcp: bool,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        sport: u16,
+        dport: u16,
+        payload_len: usize,
+    ) -> Vec<u8> {
+        let l4 = if tcp { 20 } else { 8 };
+        let mut f = vec![0u8; 14 + 40 + l4 + payload_len];
+        eth(&mut f, EtherTypes::Ipv6);
+        {
+            let mut ip = MutableIpv6Packet::new(&mut f[14..]).unwrap();
+            ip.set_version(6);
+            ip.set_payload_length((l4 + payload_len) as u16);
+            ip.set_next_header(if tcp {
+                IpNextHeaderProtocols::Tcp
+            } else {
+                IpNextHeaderProtocols::Udp
+            });
+            ip.set_hop_limit(64);
+            ip.set_source(src);
+            ip.set_destination(dst);
+        }
+        for (i, b) in f[54 + l4..].iter_mut().enumerate() {
+            *b = (i * 5 + 1) as u8;
+        }
+        if tcp {
+            let mut t = MutableTcpPacket::new(&mut f[54..]).unwrap();
+            t.set_source(sport);
+            t.set_destination(dport);
+            t.set_data_offset(5);
+            t.set_flags(0x10);
+            let c = tcp::ipv6_checksum(&t.to_immutable(), &src, &dst);
+            t.set_checksum(c);
+        } else {
+            let mut u = MutableUdpPacket::new(&mut f[54..]).unwrap();
+            u.set_source(sport);
+            u.set_destination(dport);
+            u.set_length((8 + payload_len) as u16);
+            let c = udp::ipv6_checksum(&u.to_immutable(), &src, &dst);
+            u.set_checksum(c);
+        }
+        f
+    }
+
+    /// A non-IP frame (ARP ethertype) of `len` bytes.
+    pub fn non_ip(len: usize) -> Vec<u8> {
+        let mut f = vec![0x5au8; len.max(60)];
+        eth(&mut f, EtherTypes::Arp);
+        f
+    }
+
+    /// Whether every checksum in an IPv4/IPv6 TCP/UDP frame is valid (pnet's computation).
+    pub fn checksums_valid(f: &[u8]) -> bool {
+        use pnet_packet::ethernet::EthernetPacket;
+        use pnet_packet::ipv4::Ipv4Packet;
+        use pnet_packet::ipv6::Ipv6Packet;
+        use pnet_packet::tcp::TcpPacket;
+        use pnet_packet::udp::UdpPacket;
+        use pnet_packet::Packet;
+        let e = EthernetPacket::new(f).unwrap();
+        match e.get_ethertype() {
+            EtherTypes::Ipv4 => {
+                let ip = Ipv4Packet::new(e.payload()).unwrap();
+                if ipv4::checksum(&ip) != ip.get_checksum() {
+                    return false;
+                }
+                let (s, d) = (ip.get_source(), ip.get_destination());
+                let end = ip.get_total_length() as usize;
+                let l4 = &e.payload()[ip.get_header_length() as usize * 4..end];
+                match ip.get_next_level_protocol() {
+                    IpNextHeaderProtocols::Tcp => {
+                        let t = TcpPacket::new(l4).unwrap();
+                        tcp::ipv4_checksum(&t, &s, &d) == t.get_checksum()
+                    }
+                    IpNextHeaderProtocols::Udp => {
+                        let u = UdpPacket::new(l4).unwrap();
+                        udp::ipv4_checksum(&u, &s, &d) == u.get_checksum()
+                    }
+                    _ => true,
+                }
+            }
+            EtherTypes::Ipv6 => {
+                let ip = Ipv6Packet::new(e.payload()).unwrap();
+                let (s, d) = (ip.get_source(), ip.get_destination());
+                match ip.get_next_header() {
+                    IpNextHeaderProtocols::Tcp => {
+                        let t = TcpPacket::new(ip.payload()).unwrap();
+                        tcp::ipv6_checksum(&t, &s, &d) == t.get_checksum()
+                    }
+                    IpNextHeaderProtocols::Udp => {
+                        let u = UdpPacket::new(ip.payload()).unwrap();
+                        udp::ipv6_checksum(&u, &s, &d) == u.get_checksum()
+                    }
+                    _ => true,
+                }
+            }
+            _ => true,
+        }
+    }
+}
+
+/// Sets up LLQ with `entry_size` bytes (128 or 256) and 2 descriptors before the header.
+pub fn set_llq(h: &mut TestHost, entry_size: usize, accel: u16) -> u8 {
+    use ena_hw::llq;
+    let v = LlqFeature {
+        header_location_ctrl_enabled: llq::HEADER_LOCATION_INLINE,
+        entry_size_ctrl_enabled: if entry_size == 256 {
+            llq::ENTRY_SIZE_256
+        } else {
+            llq::ENTRY_SIZE_128
+        },
+        desc_num_before_header_enabled: 2,
+        descriptors_stride_ctrl_enabled: llq::STRIDE_MULTIPLE_DESCS_PER_ENTRY,
+        accel_mode_flags: accel,
+        ..Default::default()
+    };
+    h.set_feature(feature::LLQ, v.as_bytes(), None)
+        .common
+        .status
 }
