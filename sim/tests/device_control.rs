@@ -651,7 +651,7 @@ fn aenq_link_up_keep_alive_and_flow_control() {
         .iter()
         .chain(rest.iter())
         .filter(|e| e.common.group == group::LINK_CHANGE)
-        .last()
+        .next_back()
         .unwrap();
     assert!(LinkChangeDesc::read_from_prefix(&last_link.payload)
         .unwrap()

@@ -425,7 +425,9 @@ fn rss_steers_flows_as_toeplitz_and_the_table_predict() {
     }
     set_table(&mut h, &table);
     // Microsoft's published IPv4/TCP vectors (destination, source as listed there).
-    let vectors: [([u8; 4], u16, [u8; 4], u16, u32); 5] = [
+    // (destination, destination port, source, source port, hash)
+    type Vector = ([u8; 4], u16, [u8; 4], u16, u32);
+    let vectors: [Vector; 5] = [
         (
             [161, 142, 100, 80],
             1766,

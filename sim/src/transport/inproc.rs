@@ -135,6 +135,11 @@ impl SimDevice {
         f(&mut self.lock())
     }
 
+    /// The shared device, for a [`SimRunner`].
+    pub fn shared(&self) -> Arc<Mutex<Device>> {
+        self.device.clone()
+    }
+
     /// Moves a manual clock forward (no-op on a real clock).
     pub fn advance(&self, by: Duration) {
         if let Some(c) = &self.clock {
@@ -177,9 +182,16 @@ pub struct SimRunner {
 impl SimRunner {
     /// Starts polling `devices` on a new thread until stopped or dropped.
     pub fn spawn(devices: &[SimDevice], opts: RunnerOptions) -> std::io::Result<Self> {
+        Self::spawn_shared(devices.iter().map(|d| d.device.clone()).collect(), opts)
+    }
+
+    /// Starts polling devices held by any transport (in-process or PCI rig).
+    pub fn spawn_shared(
+        shared: Vec<Arc<Mutex<Device>>>,
+        opts: RunnerOptions,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let polls = Arc::new(AtomicU64::new(0));
-        let shared: Vec<Arc<Mutex<Device>>> = devices.iter().map(|d| d.device.clone()).collect();
         let (s, p) = (stop.clone(), polls.clone());
         let thread = std::thread::Builder::new()
             .name("ena-sim".into())

@@ -198,7 +198,7 @@ impl TestHost {
     pub fn submit_raw(&mut self, cmd: &[u8]) -> u16 {
         assert!(cmd.len() <= 64);
         let mut bytes = cmd.to_vec();
-        let phase = (self.aq_tail / AQ_DEPTH) % 2 == 0;
+        let phase = (self.aq_tail / AQ_DEPTH).is_multiple_of(2);
         let id = self.cmd_id;
         let mut common = AqCommonDesc::read_from_prefix(&bytes).unwrap().0;
         common.set_cmd_id(id);
@@ -216,7 +216,7 @@ impl TestHost {
     pub fn poll_acq(&mut self) -> Option<AcqEntry> {
         let slot = self.acq_head & (AQ_DEPTH - 1);
         let addr = self.acq + slot as u64 * 64;
-        let phase = (self.acq_head / AQ_DEPTH) % 2 == 0;
+        let phase = (self.acq_head / AQ_DEPTH).is_multiple_of(2);
         let flags = self.mem.load_u32_acquire(addr).unwrap() >> 24;
         if (flags & 1 == 1) != phase {
             return None;
@@ -312,7 +312,7 @@ impl TestHost {
         loop {
             let slot = consumed & (AENQ_DEPTH - 1);
             let addr = self.aenq + slot as u64 * 64;
-            let phase = (consumed / AENQ_DEPTH) % 2 == 0;
+            let phase = (consumed / AENQ_DEPTH).is_multiple_of(2);
             let mut flags = [0u8; 1];
             self.mem.read(addr + 4, &mut flags).unwrap();
             if (flags[0] & 1 == 1) != phase {
@@ -408,6 +408,15 @@ pub struct TxOffload {
 
 impl TxRing {
     pub fn create(h: &mut TestHost, depth: u16, llq: Option<(usize, usize)>) -> Self {
+        Self::create_with(h, depth, llq, 16384)
+    }
+
+    pub fn create_with(
+        h: &mut TestHost,
+        depth: u16,
+        llq: Option<(usize, usize)>,
+        buf_size: usize,
+    ) -> Self {
         let (cq, cq_base) = h.create_cq(depth, 2, MSIX_VECTOR_NONE);
         assert_eq!(cq.common.status, 0, "CREATE_CQ");
         let (placement_policy, base) = match llq {
@@ -416,7 +425,6 @@ impl TxRing {
         };
         let sq = h.create_sq(direction::TX, placement_policy, cq.cq_idx, depth, base);
         assert_eq!(sq.common.status, 0, "CREATE_SQ tx");
-        let buf_size = 16384;
         let bufs = h.alloc(depth as usize * buf_size, 4096);
         Self {
             sq_idx: sq.sq_idx,
@@ -617,8 +625,10 @@ impl RxRing {
     pub fn post(&mut self, h: &mut TestHost, n: u16) {
         for _ in 0..n {
             let slot = self.tail & (self.depth - 1);
-            let mut d = RxDesc::default();
-            d.length = self.buf_size as u16;
+            let mut d = RxDesc {
+                length: self.buf_size as u16,
+                ..Default::default()
+            };
             d.set_phase((self.tail as u32 / self.depth as u32) & 1 == 0);
             d.set_first(true);
             d.set_last(true);

@@ -44,12 +44,14 @@
 //! Everything here needs Linux; physical addresses need root (CAP_SYS_ADMIN) because the kernel
 //! hides page frame numbers in `/proc/self/pagemap` from everyone else.
 
+pub mod device;
 pub mod fifo_irq;
 pub mod host;
 pub mod hugepage_dma;
 pub mod hugepages;
 pub mod sysfs;
 
+pub use device::RigDevice;
 pub use fifo_irq::{FifoIrq, FifoIrqCounters, FifoIrqStats};
 pub use host::{HostDma, HostDmaPool, RigHost};
 pub use hugepage_dma::{hugetlbfs_page_size, pagemap_phys_addr, HugepageDma, HUGEPAGE_SIZE};
