@@ -650,8 +650,7 @@ fn aenq_link_up_keep_alive_and_flow_control() {
     let last_link = ev
         .iter()
         .chain(rest.iter())
-        .filter(|e| e.common.group == group::LINK_CHANGE)
-        .next_back()
+        .rfind(|e| e.common.group == group::LINK_CHANGE)
         .unwrap();
     assert!(LinkChangeDesc::read_from_prefix(&last_link.payload)
         .unwrap()
