@@ -57,6 +57,19 @@ impl LlqOffer {
     }
 }
 
+/// Which counter a packet dropped for lack of an RX buffer goes to. Amazon's DPDK PMD notes that
+/// the device "updates a different statistic" depending on its acceleration support; PMD
+/// v2.7.0 (DPDK 22.11) reads only `rx_drops`, later versions add `rx_overruns`
+/// (DPDK commit dae29f7565).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RxNoBufferCounter {
+    /// `rx_overruns`, as devices with acceleration support count it (the default).
+    #[default]
+    Overruns,
+    /// `rx_drops`, as older devices count it.
+    Drops,
+}
+
 /// A simulated device's configuration.
 #[derive(Clone, Debug)]
 pub struct DeviceConfig {
@@ -121,6 +134,8 @@ pub struct DeviceConfig {
     pub pps_allowance: Option<u64>,
     /// BAR0 size in bytes.
     pub bar0_size: usize,
+    /// Where packets dropped for lack of an RX buffer are counted.
+    pub rx_no_buffer_counter: RxNoBufferCounter,
 }
 
 /// Features offered by default: DEVICE_ATTRIBUTES, HW_HINTS, LLQ, MAX_QUEUES_EXT,
@@ -157,7 +172,9 @@ impl Default for DeviceConfig {
             max_queues: 8,
             max_tx_depth: 1024,
             max_rx_depth: 16384,
-            max_tx_header_size: 256,
+            // Must fit in 8 bits: DPDK 22.11 keeps it in a u8 (256 wraps to 0 and breaks host
+            // placement; found by the conformance rig).
+            max_tx_header_size: 128,
             max_tx_descs_per_packet: 19,
             max_rx_descs_per_packet: 19,
             llq: Some(LlqOffer::default()),
@@ -187,6 +204,7 @@ impl Default for DeviceConfig {
             rx_offset: 0,
             pps_allowance: None,
             bar0_size: 16 * 1024,
+            rx_no_buffer_counter: RxNoBufferCounter::Overruns,
         }
     }
 }

@@ -232,6 +232,7 @@ impl Device {
         self.counters.admin_commands += 1;
         self.lifetime.admin_commands += 1;
         self.dirty_stats = true;
+        self.view_dirty = true;
         self.raise_management();
     }
 

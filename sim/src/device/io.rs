@@ -12,7 +12,7 @@
 //! but still completed, so the driver gets its buffers back.
 
 use super::{Device, LlqActive, MAX_QUEUE_INDEX, RX_DOORBELL_BASE, TX_DOORBELL_BASE};
-use crate::config::{DeviceConfig, LlqOffer};
+use crate::config::{DeviceConfig, LlqOffer, RxNoBufferCounter};
 use crate::csum::{self, TxMeta, TxOffloadRequest};
 use crate::dma::Dma;
 use crate::rss::Steer;
@@ -56,8 +56,6 @@ pub(super) struct TxSq {
     doorbell: u32,
     /// Descriptors (host) or entries (LLQ) consumed.
     head: u16,
-    /// Last doorbell value seen (for the LLQ burst limit).
-    last_db: u16,
     meta_cache: TxMetaDesc,
     last_completed: Option<u16>,
     delayed: VecDeque<(Duration, TxCdesc)>,
@@ -227,7 +225,6 @@ impl IoState {
             llq: llq_window,
             doorbell,
             head: 0,
-            last_db: 0,
             meta_cache: TxMetaDesc::default(),
             last_completed: None,
             delayed: VecDeque::new(),
@@ -361,23 +358,8 @@ impl Device {
         if db == sq.head {
             return false;
         }
-        if let Some((l, _)) = sq.llq {
-            if l.accel_flags & ena_hw::llq::ACCEL_LIMIT_TX_BURST != 0 && db != sq.last_db {
-                let burst = db.wrapping_sub(sq.last_db) as usize;
-                let limit = self
-                    .cfg
-                    .llq
-                    .as_ref()
-                    .map_or(usize::MAX, |o| o.max_tx_burst_size as usize / l.entry_size);
-                sq.last_db = db;
-                if burst > limit {
-                    let what = format!(
-                        "TX SQ {idx}: {burst} LLQ entries in one doorbell (burst limit {limit})"
-                    );
-                    self.malformed(what);
-                }
-            }
-        }
+        // The LLQ burst limit (LIMIT_TX_BURST) cannot be checked here: a polling model sees only
+        // the latest doorbell value, so two quick doorbells look like one large burst.
         let mut work = false;
         while let Some(sq) = self.io.tx[idx as usize].as_ref() {
             let avail = db.wrapping_sub(sq.head);
@@ -986,8 +968,16 @@ impl Device {
                 if self.wire.backpressure() {
                     return false;
                 }
-                self.counters.rx_overruns += 1;
-                self.lifetime.rx_overruns += 1;
+                match self.cfg.rx_no_buffer_counter {
+                    RxNoBufferCounter::Overruns => {
+                        self.counters.rx_overruns += 1;
+                        self.lifetime.rx_overruns += 1;
+                    }
+                    RxNoBufferCounter::Drops => {
+                        self.counters.rx_drops += 1;
+                        self.lifetime.rx_drops += 1;
+                    }
+                }
                 return true;
             }
             let pos = head.wrapping_add(need as u16);

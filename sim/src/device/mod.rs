@@ -106,6 +106,26 @@ pub struct DeviceView {
     pub last_reset_reason: Option<u8>,
 }
 
+/// The latest [`DeviceView`], published by the device after every control-path change so it can
+/// be read while a runner thread owns the device.
+#[derive(Clone, Default)]
+pub struct ViewHandle {
+    inner: Arc<std::sync::Mutex<Option<DeviceView>>>,
+}
+
+impl ViewHandle {
+    /// The latest published view.
+    pub fn get(&self) -> Option<DeviceView> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl std::fmt::Debug for ViewHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViewHandle")
+    }
+}
+
 /// The simulated ENA device.
 pub struct Device {
     cfg: DeviceConfig,
@@ -119,6 +139,8 @@ pub struct Device {
     active: ActiveFaults,
     stats: StatsHandle,
     events: EventLog,
+    view_handle: ViewHandle,
+    view_dirty: bool,
     counters: Counters,
     lifetime: Counters,
     txq_counters: Vec<QueueCounters>,
@@ -185,6 +207,8 @@ impl Device {
             active: ActiveFaults::default(),
             stats: StatsHandle::default(),
             events: EventLog::new(),
+            view_handle: ViewHandle::default(),
+            view_dirty: true,
             counters: Counters::default(),
             lifetime: Counters::default(),
             txq_counters: vec![QueueCounters::default(); cfg.max_queues as usize],
@@ -231,6 +255,11 @@ impl Device {
     /// The event log.
     pub fn events(&self) -> EventLog {
         self.events.clone()
+    }
+
+    /// The published view of the device's state.
+    pub fn view_handle(&self) -> ViewHandle {
+        self.view_handle.clone()
     }
 
     /// The configuration.
@@ -298,6 +327,15 @@ impl Device {
         }
         if self.dirty_stats {
             self.publish_stats();
+        }
+        if self.view_dirty {
+            self.view_dirty = false;
+            let v = self.view();
+            *self
+                .view_handle
+                .inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(v);
         }
         work
     }
@@ -370,6 +408,7 @@ impl Device {
                 sts.set_ready(true);
                 self.set_sts(sts);
                 self.events.push(self.now, Event::ResetFinished);
+                self.view_dirty = true;
                 true
             }
             _ => false,
@@ -408,6 +447,7 @@ impl Device {
         sts.set_reset_in_progress(true);
         self.set_sts(sts);
         self.dirty_stats = true;
+        self.view_dirty = true;
     }
 
     /// Answers a readless register read (spec §2.3). Also re-answers when the response buffer
@@ -620,6 +660,7 @@ impl Device {
             return false;
         }
         self.link_up = up;
+        self.view_dirty = true;
         self.events.push(self.now, Event::Link { up });
         self.post_link_state();
         true

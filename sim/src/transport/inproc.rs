@@ -53,6 +53,7 @@ pub struct SimDevice {
     pub stats: StatsHandle,
     /// Event log.
     pub events: EventLog,
+    view: crate::device::ViewHandle,
     /// The manual clock, when the device runs on one.
     pub clock: Option<ManualClock>,
 }
@@ -102,6 +103,7 @@ impl SimDevice {
             faults: device.faults(),
             stats: device.stats(),
             events: device.events(),
+            view: device.view_handle(),
             device: Arc::new(Mutex::new(device)),
             bar0,
             bar2,
@@ -125,9 +127,16 @@ impl SimDevice {
         self.lock().run_until_idle()
     }
 
-    /// A snapshot of device state (blocks while a runner owns the device).
+    /// The device's state as of its last poll (readable while a runner owns the device).
     pub fn view(&self) -> DeviceView {
-        self.lock().view()
+        // Exact when nobody else holds the device; otherwise the runner's last publication.
+        match self.device.try_lock() {
+            Ok(d) => d.view(),
+            Err(_) => self
+                .view
+                .get()
+                .unwrap_or_else(|| self.device.lock().unwrap_or_else(|e| e.into_inner()).view()),
+        }
     }
 
     /// Runs `f` with the device locked (e.g. to inspect or feed its wire).

@@ -23,6 +23,7 @@ pub struct RigDevice {
     pub stats: StatsHandle,
     /// Event log.
     pub events: EventLog,
+    view: crate::device::ViewHandle,
     /// Interrupt line counters.
     pub irq: Arc<FifoIrqCounters>,
 }
@@ -67,6 +68,7 @@ impl RigDevice {
             faults: device.faults(),
             stats: device.stats(),
             events: device.events(),
+            view: device.view_handle(),
             irq: counters,
             device: Arc::new(Mutex::new(device)),
         })
@@ -77,8 +79,15 @@ impl RigDevice {
         self.device.clone()
     }
 
-    /// A snapshot of device state (blocks while a runner owns the device).
+    /// The device's state as of its last poll (readable while a runner owns the device).
     pub fn view(&self) -> DeviceView {
-        self.device.lock().unwrap_or_else(|e| e.into_inner()).view()
+        // Exact when nobody else holds the device; otherwise the runner's last publication.
+        match self.device.try_lock() {
+            Ok(d) => d.view(),
+            Err(_) => self
+                .view
+                .get()
+                .unwrap_or_else(|| self.device.lock().unwrap_or_else(|e| e.into_inner()).view()),
+        }
     }
 }
