@@ -26,6 +26,7 @@ pub mod device;
 pub mod dma;
 pub mod events;
 pub mod fault;
+pub mod frames;
 pub mod irq;
 pub mod rss;
 pub mod stats;

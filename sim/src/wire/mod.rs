@@ -5,10 +5,12 @@
 //! own RX), [`pair`] (two devices cabled together), [`generator`] (synthetic flows into RX, a
 //! counting sink for TX). Later wires (TAP, AF_PACKET, pcap) implement the same trait.
 
+pub mod capture;
 pub mod generator;
 pub mod loopback;
 pub mod pair;
 
+pub use capture::Capture;
 pub use generator::{Generator, GeneratorConfig, GeneratorStats};
 pub use loopback::Loopback;
 pub use pair::{pair, PairEnd};
