@@ -856,7 +856,7 @@ fn threaded_runner_moves_traffic() {
     let mut got = 0u32;
     let mut done = 0u32;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while got < 20_000 && std::time::Instant::now() < deadline {
+    while (got < 20_000 || done < 20_000) && std::time::Instant::now() < deadline {
         // End-to-end flow control: never more in flight than RX buffers can absorb.
         while sent < 20_000 && sent - got < 256 {
             tx.queue(&mut h, (sent % 512) as u16, &f, 1, TxOffload::default(), 0);

@@ -551,7 +551,23 @@ impl Port {
         }
         self.state = State::Started;
         self.counters.dev_start += 1;
+        self.prime_held_queues();
         Ok(())
+    }
+
+    /// Queues the application has not taken yet synchronise now, so RX buffers are posted
+    /// before traffic arrives (taken queues do it on their first burst).
+    fn prime_held_queues(&mut self) {
+        for slot in self.rxq.iter_mut().flatten() {
+            if let Some(q) = slot.queue.as_mut() {
+                q.prime();
+            }
+        }
+        for slot in self.txq.iter_mut().flatten() {
+            if let Some(q) = slot.queue.as_mut() {
+                q.prime();
+            }
+        }
     }
 
     /// Creates every device queue over the queues' ring memory, then RSS and MTU; resumes the
@@ -1059,6 +1075,9 @@ impl Port {
                 for slot in self.txq.iter_mut().flatten() {
                     slot.samples.clear();
                     slot.missed = 0;
+                }
+                if self.state == State::Started {
+                    self.prime_held_queues();
                 }
                 let recovery = self.platform.now().saturating_sub(t0);
                 tracing::warn!(target: "ena", "device recovered from {reason} in {recovery:?}");

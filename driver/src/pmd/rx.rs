@@ -354,6 +354,15 @@ impl RxQueue {
         true
     }
 
+    /// Synchronises with the port now (posting RX buffers) instead of at the first burst.
+    pub(crate) fn prime(&mut self) {
+        let s = self.shared.enter();
+        if s != self.epoch_word {
+            self.sync(s);
+        }
+        self.shared.leave();
+    }
+
     /// Returns every buffer the queue holds to the pool (the queue must not be running).
     pub(crate) fn release_buffers(&mut self) {
         for m in self.bufs.iter_mut().filter_map(Option::take) {

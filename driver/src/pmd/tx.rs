@@ -494,6 +494,15 @@ impl TxQueue {
         true
     }
 
+    /// Synchronises with the port now instead of at the first burst.
+    pub(crate) fn prime(&mut self) {
+        let s = self.shared.enter();
+        if s != self.epoch_word {
+            self.sync(s);
+        }
+        self.shared.leave();
+    }
+
     fn reclaim_all(&mut self) {
         for (id, info) in self.info.iter_mut().enumerate() {
             if let Some(m) = info.mbuf.take() {

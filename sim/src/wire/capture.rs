@@ -20,7 +20,10 @@ pub struct Capture {
 impl Capture {
     /// Queues a frame for the port to receive.
     pub fn push(&self, frame: Vec<u8>) {
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).push_back(frame);
+        self.inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(frame);
     }
 
     /// Takes every frame transmitted so far.
@@ -36,7 +39,10 @@ impl Capture {
 
 impl Wire for Capture {
     fn transmit(&mut self, frame: &[u8]) -> bool {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(frame.to_vec());
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(frame.to_vec());
         true
     }
 
