@@ -147,10 +147,21 @@ impl EnaDevice {
         reason: ResetReason,
         llq_policy: LlqPolicy,
     ) -> Result<Self> {
+        // Before the capabilities are known, reasons ≥ 16 are sent as GENERIC.
+        Self::init_with(platform, reason, false, llq_policy)
+    }
+
+    /// As [`EnaDevice::init`], for a device already known to take extended reset reasons (a
+    /// re-initialisation after an error).
+    pub fn init_with(
+        platform: Arc<dyn Platform>,
+        reason: ResetReason,
+        extended_reasons: bool,
+        llq_policy: LlqPolicy,
+    ) -> Result<Self> {
         let p = platform.as_ref();
         let mut regs = RegReader::new(p, p.readless())?;
-        // Before the feature bitmap is known, assume extended reasons are not supported.
-        regs::reset_device(p, &mut regs, reason, false)?;
+        regs::reset_device(p, &mut regs, reason, extended_reasons)?;
         let version = regs.read(p, off::VERSION)?;
         let cv = regs.read(p, off::CONTROLLER_VERSION)?;
         if ControllerVersion(cv).version() < ControllerVersion::MIN_SUPPORTED {

@@ -285,6 +285,8 @@ pub struct Port {
     events: VecDeque<PortEvent>,
     counters: Counters,
     aenq_buf: Vec<AenqEvent>,
+    /// The device takes reset reasons ≥ 16 as they are.
+    extended_reasons: bool,
 }
 
 impl Port {
@@ -312,7 +314,12 @@ impl Port {
             events: VecDeque::new(),
             counters: Counters::default(),
             aenq_buf: Vec::with_capacity(32),
+            extended_reasons: false,
         };
+        port.extended_reasons = port
+            .dev
+            .as_ref()
+            .is_some_and(|d| d.extended_reset_reasons());
         port.drain_aenq();
         Ok(port)
     }
@@ -886,7 +893,8 @@ impl Port {
     }
 
     /// Runs the control path: AENQ events, watchdogs, errors reported by the queues, and reset
-    /// recovery. Call it regularly (every 100 ms to 1 s) from one thread. Returns the events
+    /// recovery. Queues the application holds pick up a reset at their next burst (RX buffers
+    /// are re-posted then), so keep calling `rx_burst` on every queue. Call it regularly (every 100 ms to 1 s) from one thread. Returns the events
     /// since the last call.
     pub fn poll_control(&mut self) -> Vec<PortEvent> {
         if self.dev.is_some() {
@@ -1027,29 +1035,34 @@ impl Port {
         for s in self.all_shared() {
             s.set_detached(false);
         }
-        let result =
-            EnaDevice::init(self.platform.clone(), reason, self.opts.llq_policy).and_then(|dev| {
-                if dev.info().mac != self.mac {
+        let result = EnaDevice::init_with(
+            self.platform.clone(),
+            reason,
+            self.extended_reasons,
+            self.opts.llq_policy,
+        )
+        .and_then(|dev| {
+            if dev.info().mac != self.mac {
+                return Err(Error::Unsupported(
+                    "the device's MAC address changed across a reset".into(),
+                ));
+            }
+            if let Some(mtu) = self.conf.mtu {
+                if dev.info().max_mtu < mtu {
                     return Err(Error::Unsupported(
-                        "the device's MAC address changed across a reset".into(),
+                        "the device's max MTU dropped below the configured MTU".into(),
                     ));
                 }
-                if let Some(mtu) = self.conf.mtu {
-                    if dev.info().max_mtu < mtu {
-                        return Err(Error::Unsupported(
-                            "the device's max MTU dropped below the configured MTU".into(),
-                        ));
-                    }
-                }
-                let llq_now = dev.llq();
-                let llq_before = self.info.llq;
-                if llq_now.is_some() != llq_before.is_some() {
-                    return Err(Error::Unsupported(
-                        "the device's LLQ offer changed across a reset".into(),
-                    ));
-                }
-                Ok(dev)
-            });
+            }
+            let llq_now = dev.llq();
+            let llq_before = self.info.llq;
+            if llq_now.is_some() != llq_before.is_some() {
+                return Err(Error::Unsupported(
+                    "the device's LLQ offer changed across a reset".into(),
+                ));
+            }
+            Ok(dev)
+        });
         // The reset stopped all device DMA: nothing of the queues is owned by the device now.
         for s in self.all_shared() {
             s.set_detached(true);

@@ -230,3 +230,66 @@ impl LocalStats {
         p.bursts.store(self.bursts, r);
     }
 }
+
+/// Free request ids, handed out first-in first-out: an id is reused only after every other free
+/// id, so a stale completion (an id completed before) almost never names a packet in flight
+/// and is caught (as the Linux and DPDK drivers' free-id rings do).
+pub(crate) struct IdRing {
+    ids: Box<[u16]>,
+    head: usize,
+    len: usize,
+}
+
+impl IdRing {
+    /// All ids `0..n` free.
+    pub fn full(n: u16) -> Self {
+        Self {
+            ids: (0..n).collect(),
+            head: 0,
+            len: n as usize,
+        }
+    }
+
+    /// Free ids.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no id is free.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Takes the oldest free id.
+    #[inline(always)]
+    pub fn pop(&mut self) -> Option<u16> {
+        if self.len == 0 {
+            return None;
+        }
+        let id = self.ids[self.head];
+        self.head = (self.head + 1) % self.ids.len();
+        self.len -= 1;
+        Some(id)
+    }
+
+    /// Returns an id.
+    #[inline(always)]
+    pub fn push(&mut self, id: u16) {
+        if self.len < self.ids.len() {
+            let at = (self.head + self.len) % self.ids.len();
+            self.ids[at] = id;
+            self.len += 1;
+        }
+    }
+
+    /// Every id free again.
+    pub fn reset(&mut self) {
+        for (i, v) in self.ids.iter_mut().enumerate() {
+            *v = i as u16;
+        }
+        self.head = 0;
+        self.len = self.ids.len();
+    }
+}

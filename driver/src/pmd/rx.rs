@@ -13,7 +13,7 @@
 //! driver's reason code) and stops the queue until then — the buffers stay owned, never lost.
 
 use super::offload::{rx_flags, RxOffloads};
-use super::queue::{LocalStats, QueueShared, CLOSED, RUNNING};
+use super::queue::{IdRing, LocalStats, QueueShared, CLOSED, RUNNING};
 use crate::mem::pool::{Mbuf, MbufCache, HEADROOM};
 use crate::mem::DmaRegion;
 use crate::platform::Mmio;
@@ -44,7 +44,7 @@ pub struct RxQueue {
     /// Buffers posted to the device, by request id.
     bufs: Vec<Option<Mbuf>>,
     /// Request ids without a posted buffer.
-    free_ids: Vec<u16>,
+    free_ids: IdRing,
     cache: MbufCache,
     /// Bytes the device may write into one buffer.
     buf_len: u16,
@@ -87,7 +87,7 @@ impl RxQueue {
             sq_tail: 0,
             cq_head: 0,
             bufs: (0..depth).map(|_| None).collect(),
-            free_ids: (0..depth).rev().collect(),
+            free_ids: IdRing::full(depth),
             cache: p.cache,
             buf_len,
             max_bufs_per_pkt: p.max_bufs_per_pkt.max(1),
@@ -337,8 +337,7 @@ impl RxQueue {
         }
         // Every buffer we still hold goes back into the fresh ring under a new request id.
         let held: Vec<Mbuf> = self.bufs.iter_mut().filter_map(Option::take).collect();
-        self.free_ids.clear();
-        self.free_ids.extend((0..self.depth).rev());
+        self.free_ids.reset();
         for m in held {
             if (self.sq_tail as usize) < self.depth as usize - 1 {
                 self.post(m);
@@ -371,8 +370,7 @@ impl RxQueue {
         if let Some((head, _)) = self.partial.take() {
             self.cache.free(head);
         }
-        self.free_ids.clear();
-        self.free_ids.extend((0..self.depth).rev());
+        self.free_ids.reset();
         self.cache.flush();
     }
 }

@@ -15,7 +15,7 @@
 //! flight) and a bad one is counted and reported for a reset — never followed blindly.
 
 use super::offload::{seed_pseudo_header, tx_context, TxOffloads};
-use super::queue::{LocalStats, QueueShared, CLOSED, RUNNING};
+use super::queue::{IdRing, LocalStats, QueueShared, CLOSED, RUNNING};
 use crate::com::LlqConfig;
 use crate::mem::pool::{Mbuf, MbufCache};
 use crate::mem::DmaRegion;
@@ -56,7 +56,7 @@ pub struct TxQueue {
     in_flight: u16,
     cq_head: u32,
     info: Vec<TxInfo>,
-    free_ids: Vec<u16>,
+    free_ids: IdRing,
     cache: MbufCache,
     max_descs: usize,
     max_header: usize,
@@ -108,7 +108,7 @@ impl TxQueue {
                     slots: 0,
                 })
                 .collect(),
-            free_ids: (0..depth).rev().collect(),
+            free_ids: IdRing::full(depth),
             cache: p.cache,
             max_descs: (p.max_descs as usize).clamp(2, MAX_DESCS),
             max_header: p.max_header as usize,
@@ -202,6 +202,8 @@ impl TxQueue {
         } else {
             0
         };
+        // Reclaiming counts as activity for the missing-completion watchdog.
+        self.stats.bursts += 1;
         self.stats.publish(&self.shared.stats);
         self.shared.leave();
         n
@@ -512,8 +514,7 @@ impl TxQueue {
             }
             info.slots = 0;
         }
-        self.free_ids.clear();
-        self.free_ids.extend((0..self.depth).rev());
+        self.free_ids.reset();
     }
 }
 

@@ -209,6 +209,7 @@ impl Device {
     }
 
     fn admin_complete(&mut self, cmd_id: u16, outcome: &Outcome) {
+        self.publish_view();
         let idx = self.admin.acq_tail & (self.admin.acq_depth - 1);
         let phase = (self.admin.acq_tail / self.admin.acq_depth).is_multiple_of(2);
         let addr = self.admin.acq_base + idx as u64 * 64;

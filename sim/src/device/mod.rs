@@ -329,13 +329,7 @@ impl Device {
             self.publish_stats();
         }
         if self.view_dirty {
-            self.view_dirty = false;
-            let v = self.view();
-            *self
-                .view_handle
-                .inner
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(v);
+            self.publish_view();
         }
         work
     }
@@ -667,6 +661,18 @@ impl Device {
     }
 
     // ----- stats -----
+
+    /// Publishes the view now (before an admin completion is written, so a driver that saw the
+    /// completion also sees its effect in the view).
+    pub(super) fn publish_view(&mut self) {
+        self.view_dirty = false;
+        let v = self.view();
+        *self
+            .view_handle
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(v);
+    }
 
     fn publish_stats(&mut self) {
         self.stats.publish(
