@@ -544,3 +544,9 @@ fn set_phase(d: &mut [u8; 16], phase: bool) {
         d[3] &= !1;
     }
 }
+
+impl std::fmt::Debug for TxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxQueue").field("queue_id", &self.queue_id).field("depth", &self.depth).finish()
+    }
+}

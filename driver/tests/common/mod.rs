@@ -20,6 +20,8 @@ pub struct Bench {
     pub port: Port,
     pub pool: Mempool,
     pub runner: Option<SimRunner>,
+    /// The test steps the model itself.
+    pub manual: bool,
 }
 
 pub fn pool_for(platform: &Arc<SimPlatform>, n: u32) -> Mempool {
@@ -49,6 +51,7 @@ pub fn threaded(cfg: DeviceConfig, wire: Box<dyn Wire>, opts: PortOptions) -> Be
         port,
         pool,
         runner: Some(runner),
+        manual: false,
     }
 }
 
@@ -70,6 +73,7 @@ pub fn manual(cfg: DeviceConfig, wire: Box<dyn Wire>, opts: PortOptions) -> Benc
         port,
         pool,
         runner: None,
+        manual: true,
     }
 }
 
@@ -97,7 +101,7 @@ impl Bench {
 
     /// Runs the model (manual mode) until idle.
     pub fn step(&self) {
-        if self.runner.is_none() {
+        if self.manual {
             self.sim.run_until_idle();
         }
     }
