@@ -11,45 +11,15 @@ use ena_sim::frames::{self, checksums_valid};
 use ena_sim::rss::toeplitz;
 use ena_sim::wire::Capture;
 
-/// Microsoft's IPv4 RSS verification flows: (source, sport, destination, dport, hash with
-/// Microsoft's key, which is the driver's default key).
-const MS_FLOWS: [([u8; 4], u16, [u8; 4], u16, u32); 5] = [
-    (
-        [66, 9, 149, 187],
-        2794,
-        [161, 142, 100, 80],
-        1766,
-        0x51cc_c178,
-    ),
-    (
-        [199, 92, 111, 2],
-        14230,
-        [65, 69, 140, 83],
-        4739,
-        0xc626_b0ea,
-    ),
-    (
-        [24, 19, 198, 95],
-        12898,
-        [12, 22, 207, 184],
-        38024,
-        0x5c2b_394a,
-    ),
-    (
-        [38, 27, 205, 30],
-        48228,
-        [209, 142, 163, 6],
-        2217,
-        0xafc7_327f,
-    ),
-    (
-        [153, 39, 163, 191],
-        44251,
-        [202, 188, 127, 2],
-        1303,
-        0x10e8_28a2,
-    ),
-];
+/// Microsoft's IPv4 RSS verification flows (the driver's default key is Microsoft's key).
+type Flow = ([u8; 4], u16, [u8; 4], u16, u32);
+
+fn ms_flows() -> Vec<Flow> {
+    ena_sim::rss::vectors::MICROSOFT_IPV4
+        .iter()
+        .map(|v| (v.src, v.sport, v.dst, v.dport, v.l4_hash))
+        .collect()
+}
 
 fn tuple(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
     let mut v = Vec::new();
@@ -61,12 +31,7 @@ fn tuple(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
 }
 
 /// Pushes the flows and returns, per flow, (queue it arrived on, reported hash).
-fn observe(
-    b: &Bench,
-    cap: &Capture,
-    rx: &mut [ena::RxQueue],
-    flows: &[([u8; 4], u16, [u8; 4], u16, u32)],
-) -> Vec<(u16, u32)> {
+fn observe(b: &Bench, cap: &Capture, rx: &mut [ena::RxQueue], flows: &[Flow]) -> Vec<(u16, u32)> {
     let mut out = Vec::new();
     let mut burst: Vec<Option<Mbuf>> = (0..8).map(|_| None).collect();
     for &(src, sport, dst, dport, _) in flows {
@@ -103,9 +68,9 @@ fn rss_hash_and_queue_follow_toeplitz_reta_and_key() {
     // Default key = Microsoft's: the published hashes come out; queue = RETA[hash % 128].
     let reta: Vec<u16> = b.port.rss_reta_query().to_vec();
     assert_eq!(reta, (0..128).map(|i| i % 4).collect::<Vec<u16>>());
-    for ((q, h), (.., want)) in observe(&b, &cap, &mut rx, &MS_FLOWS)
+    for ((q, h), (.., want)) in observe(&b, &cap, &mut rx, &ms_flows())
         .into_iter()
-        .zip(MS_FLOWS)
+        .zip(ms_flows())
     {
         assert_eq!(h, want);
         assert_eq!(q, reta[(want % 128) as usize]);
@@ -114,9 +79,9 @@ fn rss_hash_and_queue_follow_toeplitz_reta_and_key() {
     let update: Vec<(u16, u16)> = (0..128).map(|i| (i, 3 - (i % 4))).collect();
     b.port.rss_reta_update(&update).unwrap();
     let reta: Vec<u16> = b.port.rss_reta_query().to_vec();
-    for ((q, _), (.., want)) in observe(&b, &cap, &mut rx, &MS_FLOWS)
+    for ((q, _), (.., want)) in observe(&b, &cap, &mut rx, &ms_flows())
         .into_iter()
-        .zip(MS_FLOWS)
+        .zip(ms_flows())
     {
         assert_eq!(q, reta[(want % 128) as usize]);
     }
@@ -124,9 +89,9 @@ fn rss_hash_and_queue_follow_toeplitz_reta_and_key() {
     let key: [u8; 40] = std::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(7));
     b.port.rss_hash_update(key).unwrap();
     assert_eq!(b.port.rss_hash_conf_get().unwrap(), key);
-    for ((q, h), (src, sport, dst, dport, _)) in observe(&b, &cap, &mut rx, &MS_FLOWS)
+    for ((q, h), (src, sport, dst, dport, _)) in observe(&b, &cap, &mut rx, &ms_flows())
         .into_iter()
-        .zip(MS_FLOWS)
+        .zip(ms_flows())
     {
         let want = toeplitz(&key, &tuple(src, sport, dst, dport));
         assert_eq!(h, want);
@@ -300,8 +265,10 @@ fn offloads_not_enabled_are_refused() {
         .iter()
         .any(|(n, v)| n == "tx_q0_prepare_ctx_err" && *v == 2));
     // Configuring an offload the device lacks is a clear error.
-    let mut nc = DeviceConfig::default();
-    nc.tx_offloads = 0;
+    let nc = DeviceConfig {
+        tx_offloads: 0,
+        ..DeviceConfig::default()
+    };
     let mut b2 = manual(nc, Box::new(Capture::default()), PortOptions::default());
     let e = b2
         .port

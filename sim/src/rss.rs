@@ -858,6 +858,109 @@ impl RssState {
     }
 }
 
+/// Published RSS test vectors, for tests and tools that must agree with the outside world.
+pub mod vectors {
+    /// Microsoft's verification key ("Verifying the RSS Hash Calculation", learn.microsoft.com),
+    /// also the key `ena` uses when an application gives none.
+    pub const MICROSOFT_KEY: [u8; 40] = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
+        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    ];
+
+    /// One IPv4 row of Microsoft's table.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Ipv4Vector {
+        /// Source address.
+        pub src: [u8; 4],
+        /// Source port.
+        pub sport: u16,
+        /// Destination address.
+        pub dst: [u8; 4],
+        /// Destination port.
+        pub dport: u16,
+        /// Hash of the addresses only.
+        pub ip_hash: u32,
+        /// Hash of addresses and ports (TCP/UDP).
+        pub l4_hash: u32,
+    }
+
+    /// Microsoft's five IPv4 rows.
+    pub const MICROSOFT_IPV4: [Ipv4Vector; 5] = [
+        Ipv4Vector {
+            src: [66, 9, 149, 187],
+            sport: 2794,
+            dst: [161, 142, 100, 80],
+            dport: 1766,
+            ip_hash: 0x323e8fc2,
+            l4_hash: 0x51ccc178,
+        },
+        Ipv4Vector {
+            src: [199, 92, 111, 2],
+            sport: 14230,
+            dst: [65, 69, 140, 83],
+            dport: 4739,
+            ip_hash: 0xd718262a,
+            l4_hash: 0xc626b0ea,
+        },
+        Ipv4Vector {
+            src: [24, 19, 198, 95],
+            sport: 12898,
+            dst: [12, 22, 207, 184],
+            dport: 38024,
+            ip_hash: 0xd2d0a5de,
+            l4_hash: 0x5c2b394a,
+        },
+        Ipv4Vector {
+            src: [38, 27, 205, 30],
+            sport: 48228,
+            dst: [209, 142, 163, 6],
+            dport: 2217,
+            ip_hash: 0x82989176,
+            l4_hash: 0xafc7327f,
+        },
+        Ipv4Vector {
+            src: [153, 39, 163, 191],
+            sport: 44251,
+            dst: [202, 188, 127, 2],
+            dport: 1303,
+            ip_hash: 0x5d1809c5,
+            l4_hash: 0x10e828a2,
+        },
+    ];
+
+    impl Ipv4Vector {
+        /// The Toeplitz input: source, destination, source port, destination port.
+        pub fn input(&self) -> [u8; 12] {
+            let mut v = [0u8; 12];
+            v[..4].copy_from_slice(&self.src);
+            v[4..8].copy_from_slice(&self.dst);
+            v[8..10].copy_from_slice(&self.sport.to_be_bytes());
+            v[10..].copy_from_slice(&self.dport.to_be_bytes());
+            v
+        }
+    }
+
+    /// AWS's ENA calculator example key (ENA best-practices documentation).
+    pub const AWS_KEY: [u8; 40] = [
+        0x77, 0xd1, 0xc9, 0x34, 0xa4, 0xc9, 0xbd, 0x87, 0x6e, 0x35, 0xdd, 0x17, 0xb2, 0xe3, 0x23,
+        0x9e, 0x39, 0x6d, 0x8a, 0x93, 0x2a, 0x95, 0xb4, 0x72, 0x3a, 0xb3, 0x7f, 0x56, 0x8e, 0xde,
+        0xb6, 0x01, 0x97, 0xaf, 0x3b, 0x2f, 0x3a, 0x70, 0xe7, 0x04,
+    ];
+    /// AWS's example flow, 1.2.3.4:7000 → 1.2.3.5:7000, with its published results:
+    /// (standard Toeplitz, device buffer holding the key with init 0, with init 0xFFFFFFFF).
+    pub const AWS_FLOW: Ipv4Vector = Ipv4Vector {
+        src: [1, 2, 3, 4],
+        sport: 7000,
+        dst: [1, 2, 3, 5],
+        dport: 7000,
+        ip_hash: 0,
+        l4_hash: 0xa9828bd4,
+    };
+    /// The device-side results of [`AWS_FLOW`]: init 0 and init 0xFFFFFFFF.
+    pub const AWS_DEVICE_HASHES: (u32, u32) = (0xa4a1471a, 0x5b5eb8e5);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -368,11 +368,7 @@ fn rss_steers_flows_as_toeplitz_and_the_table_predict() {
     }
     // DPDK's convention: the driver hands the device the user key reversed, init value 0, so
     // the device's hash is the standard Toeplitz hash of the user key (Microsoft's vectors).
-    let ms_key: [u8; 40] = [
-        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
-        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
-        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-    ];
+    let ms_key = rss::vectors::MICROSOFT_KEY;
     let mut dev_key = ms_key;
     dev_key.reverse();
     let buf = h.alloc(4096, 64);
@@ -425,47 +421,10 @@ fn rss_steers_flows_as_toeplitz_and_the_table_predict() {
     }
     set_table(&mut h, &table);
     // Microsoft's published IPv4/TCP vectors (destination, source as listed there).
-    // (destination, destination port, source, source port, hash)
-    type Vector = ([u8; 4], u16, [u8; 4], u16, u32);
-    let vectors: [Vector; 5] = [
-        (
-            [161, 142, 100, 80],
-            1766,
-            [66, 9, 149, 187],
-            2794,
-            0x51cc_c178,
-        ),
-        (
-            [65, 69, 140, 83],
-            4739,
-            [199, 92, 111, 2],
-            14230,
-            0xc626_b0ea,
-        ),
-        (
-            [12, 22, 207, 184],
-            38024,
-            [24, 19, 198, 95],
-            12898,
-            0x5c2b_394a,
-        ),
-        (
-            [209, 142, 163, 6],
-            2217,
-            [38, 27, 205, 30],
-            48228,
-            0xafc7_327f,
-        ),
-        (
-            [202, 188, 127, 2],
-            1303,
-            [153, 39, 163, 191],
-            44251,
-            0x10e8_28a2,
-        ),
-    ];
+    let vectors = rss::vectors::MICROSOFT_IPV4;
     let check = |h: &mut TestHost, rxs: &mut [RxRing], table: &[u16; 128]| {
-        for (dst, dport, src, sport, hash) in vectors {
+        for v in &vectors {
+            let (dst, dport, src, sport, hash) = (v.dst, v.dport, v.src, v.sport, v.l4_hash);
             cap.push(frames::ipv4(true, src, dst, sport, dport, 10));
             h.step();
             let want = table[(hash % 128) as usize];

@@ -446,46 +446,23 @@ fn llq_default_large_headers_and_disabled() {
 
 /// Microsoft's RSS verification key and IPv4 flows (source, sport, destination, dport) with their
 /// published hashes.
-const MS_KEY: &str =
-    "6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa";
 type Flow = ([u8; 4], u16, [u8; 4], u16, u32);
-const MS_FLOWS: [Flow; 5] = [
-    (
-        [66, 9, 149, 187],
-        2794,
-        [161, 142, 100, 80],
-        1766,
-        0x51cc_c178,
-    ),
-    (
-        [199, 92, 111, 2],
-        14230,
-        [65, 69, 140, 83],
-        4739,
-        0xc626_b0ea,
-    ),
-    (
-        [24, 19, 198, 95],
-        12898,
-        [12, 22, 207, 184],
-        38024,
-        0x5c2b_394a,
-    ),
-    (
-        [38, 27, 205, 30],
-        48228,
-        [209, 142, 163, 6],
-        2217,
-        0xafc7_327f,
-    ),
-    (
-        [153, 39, 163, 191],
-        44251,
-        [202, 188, 127, 2],
-        1303,
-        0x10e8_28a2,
-    ),
-];
+
+/// Microsoft's key as testpmd takes it (hex).
+fn ms_key_hex() -> String {
+    rss::vectors::MICROSOFT_KEY
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Microsoft's IPv4 flows: (source, sport, destination, dport, hash).
+fn ms_flows() -> Vec<Flow> {
+    rss::vectors::MICROSOFT_IPV4
+        .iter()
+        .map(|v| (v.src, v.sport, v.dst, v.dport, v.l4_hash))
+        .collect()
+}
 
 /// (queue, hash) of each packet testpmd's verbose rxonly printed.
 fn verbose_packets(text: &str) -> Vec<(u16, u32)> {
@@ -522,15 +499,16 @@ fn rss_key_and_reta_steer_flows_as_toeplitz_predicts() {
         "",
         &["-i", "--rxq=4", "--txq=4", "--rss-udp"],
     );
-    t.cmd(&format!("port config 0 rss-hash-key ipv4-udp {MS_KEY}"));
+    let key_hex = ms_key_hex();
+    t.cmd(&format!("port config 0 rss-hash-key ipv4-udp {key_hex}"));
     let shown = t.cmd("show port 0 rss-hash key");
     assert!(
-        shown.to_lowercase().contains(MS_KEY),
+        shown.to_lowercase().contains(&key_hex),
         "the key reads back:\n{shown}"
     );
     // The PMD hands the device the key reversed (DPDK convention); the device hashes with it reversed again.
     let key: Vec<u8> = (0..40)
-        .map(|i| u8::from_str_radix(&MS_KEY[2 * i..2 * i + 2], 16).unwrap())
+        .map(|i| u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).unwrap())
         .collect();
     let mut dev_key = key.clone();
     dev_key.reverse();
@@ -559,7 +537,7 @@ fn rss_key_and_reta_steer_flows_as_toeplitz_predicts() {
             );
         }
         let before = t.output().len();
-        for (src, sport, dst, dport, _) in MS_FLOWS {
+        for (src, sport, dst, dport, _) in ms_flows() {
             cap.push(frames::ipv4(false, src, dst, sport, dport, 32));
         }
         eventually("5 packets received", Duration::from_secs(10), || {
@@ -567,7 +545,7 @@ fn rss_key_and_reta_steer_flows_as_toeplitz_predicts() {
         });
         // Queues are polled in turn, so packets print grouped by queue: match them by hash.
         let got = verbose_packets(&t.output()[before..]);
-        for (src, sport, dst, dport, want) in MS_FLOWS {
+        for (src, sport, dst, dport, want) in ms_flows() {
             let mut input = Vec::new();
             input.extend_from_slice(&src);
             input.extend_from_slice(&dst);

@@ -115,7 +115,7 @@ impl AdminQueue {
         let id = self.cmd_id;
         self.cmd_id = (self.cmd_id + 1) & 0xfff;
         common.set_cmd_id(id);
-        common.set_phase((self.tail / AQ_DEPTH) % 2 == 0);
+        common.set_phase((self.tail / AQ_DEPTH).is_multiple_of(2));
         let slot = (self.tail & (AQ_DEPTH - 1)) as usize * AQ_ENTRY_SIZE;
         let mut bytes = [0u8; AQ_ENTRY_SIZE];
         bytes[..cmd.len()].copy_from_slice(cmd);
@@ -166,7 +166,7 @@ impl AdminQueue {
 
     fn poll_completion(&mut self) -> Option<AcqEntry> {
         let slot = (self.acq_head & (AQ_DEPTH - 1)) as usize * AQ_ENTRY_SIZE;
-        let phase = (self.acq_head / AQ_DEPTH) % 2 == 0;
+        let phase = (self.acq_head / AQ_DEPTH).is_multiple_of(2);
         let word0 = self.acq.load_u32_acquire(slot);
         let flags = (word0 >> 24) as u8;
         if (flags & 1 == 1) != phase {

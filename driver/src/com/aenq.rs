@@ -91,7 +91,7 @@ impl Aenq {
     pub fn pending(&self) -> bool {
         let consumed = self.head.wrapping_sub(AENQ_DEPTH);
         let slot = (consumed & (AENQ_DEPTH - 1)) as usize * AENQ_ENTRY_SIZE;
-        let phase = (consumed / AENQ_DEPTH) % 2 == 0;
+        let phase = (consumed / AENQ_DEPTH).is_multiple_of(2);
         let flags = (self.ring.load_u32_acquire(slot + 4) & 0xff) as u8;
         (flags & 1 == 1) == phase
     }
@@ -102,7 +102,7 @@ impl Aenq {
         loop {
             let consumed = self.head.wrapping_sub(AENQ_DEPTH).wrapping_add(n as u16);
             let slot = (consumed & (AENQ_DEPTH - 1)) as usize * AENQ_ENTRY_SIZE;
-            let phase = (consumed / AENQ_DEPTH) % 2 == 0;
+            let phase = (consumed / AENQ_DEPTH).is_multiple_of(2);
             let flags = (self.ring.load_u32_acquire(slot + 4) & 0xff) as u8;
             if (flags & 1 == 1) != phase || n >= AENQ_DEPTH as usize {
                 break;

@@ -86,7 +86,7 @@ impl DmaRegion {
     #[inline(always)]
     pub fn load_u32_acquire(&self, off: usize) -> u32 {
         assert!(
-            self.check(off, 4) && off % 4 == 0,
+            self.check(off, 4) && off.is_multiple_of(4),
             "DMA access out of bounds"
         );
         // SAFETY: in bounds and aligned (asserted); shared with the device, so atomic.
@@ -97,7 +97,7 @@ impl DmaRegion {
     #[inline(always)]
     pub fn load_u16_acquire(&self, off: usize) -> u16 {
         assert!(
-            self.check(off, 2) && off % 2 == 0,
+            self.check(off, 2) && off.is_multiple_of(2),
             "DMA access out of bounds"
         );
         // SAFETY: in bounds and aligned (asserted); shared with the device, so atomic.
@@ -108,7 +108,7 @@ impl DmaRegion {
     #[inline(always)]
     pub fn read<T: FromBytes + Copy>(&self, off: usize) -> T {
         assert!(
-            self.check(off, size_of::<T>()) && off % align_of::<T>() == 0,
+            self.check(off, size_of::<T>()) && off.is_multiple_of(align_of::<T>()),
             "DMA access out of bounds"
         );
         // SAFETY: in bounds and aligned (asserted); T is plain data valid for any bytes.
@@ -119,7 +119,7 @@ impl DmaRegion {
     #[inline(always)]
     pub fn write<T: IntoBytes + Immutable + Copy>(&self, off: usize, v: T) {
         assert!(
-            self.check(off, size_of::<T>()) && off % align_of::<T>() == 0,
+            self.check(off, size_of::<T>()) && off.is_multiple_of(align_of::<T>()),
             "DMA access out of bounds"
         );
         // SAFETY: in bounds and aligned (asserted); T is plain data.

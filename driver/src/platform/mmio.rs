@@ -57,7 +57,7 @@ impl Mmio {
     #[inline(always)]
     fn ptr32(&self, off: u32) -> Option<*mut u32> {
         let off = off as usize;
-        (off % 4 == 0 && off + 4 <= self.len).then(|| {
+        (off.is_multiple_of(4) && off + 4 <= self.len).then(|| {
             // SAFETY: in bounds (checked) of a live mapping.
             unsafe { self.base.add(off).cast::<u32>() }
         })
@@ -93,7 +93,7 @@ impl Mmio {
     /// as an LLQ entry is pushed. Returns false if the range is outside the BAR.
     #[inline(always)]
     pub fn write_words(&self, off: usize, words: &[u64]) -> bool {
-        if off % 8 != 0
+        if !off.is_multiple_of(8)
             || off
                 .checked_add(words.len() * 8)
                 .is_none_or(|e| e > self.len)

@@ -259,7 +259,7 @@ pub fn tx_context(m: &Mbuf, o: TxOffloads) -> Result<TxContext, TxPrepareError> 
     } else {
         return Err(TxPrepareError::NotEnabled);
     };
-    if want_tso && (m.tso_segsz() == 0 || l4len < 20 || l4len > 60) {
+    if want_tso && (m.tso_segsz() == 0 || !(20..=60).contains(&l4len)) {
         return Err(TxPrepareError::Tso);
     }
     let df = if v4 {

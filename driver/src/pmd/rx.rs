@@ -395,6 +395,9 @@ impl Drop for RxQueue {
 
 impl std::fmt::Debug for RxQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RxQueue").field("queue_id", &self.queue_id).field("depth", &self.depth).finish()
+        f.debug_struct("RxQueue")
+            .field("queue_id", &self.queue_id)
+            .field("depth", &self.depth)
+            .finish()
     }
 }

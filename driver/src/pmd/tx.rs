@@ -372,9 +372,8 @@ impl TxQueue {
             k = 1;
             self.meta_cache = Some(ctx.meta_key());
         }
-        for i in 0..data_descs {
+        for (i, &(addr, len)) in segs[..data_descs].iter().enumerate() {
             let mut d = TxDesc::default();
-            let (addr, len) = segs[i];
             d.set_length(len);
             if len > 0 {
                 d.set_buff_addr(addr);
@@ -547,6 +546,9 @@ fn set_phase(d: &mut [u8; 16], phase: bool) {
 
 impl std::fmt::Debug for TxQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TxQueue").field("queue_id", &self.queue_id).field("depth", &self.depth).finish()
+        f.debug_struct("TxQueue")
+            .field("queue_id", &self.queue_id)
+            .field("depth", &self.depth)
+            .finish()
     }
 }
