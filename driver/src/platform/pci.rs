@@ -383,6 +383,29 @@ impl PciPlatform {
         &self.resources
     }
 
+    /// The hugepage allocator this function's DMA memory comes from (opened on first use).
+    /// Several ports share one, so that a packet-buffer pool serves them all, as DPDK's one
+    /// hugepage heap does: see [`PciPlatform::use_allocator`].
+    pub fn dma_allocator(&self) -> Result<Arc<HugepageAllocator>> {
+        self.allocator()
+    }
+
+    /// Takes DMA memory from `alloc` (another port's, see [`PciPlatform::dma_allocator`])
+    /// instead of opening its own. Must come before the first allocation, i.e. before
+    /// [`crate::Port::open`]; physical addresses serve every device on the host, so any
+    /// port may use memory from a shared heap.
+    pub fn use_allocator(&self, alloc: Arc<HugepageAllocator>) -> Result<()> {
+        let mut slot = self.dma.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Err(Error::Config(format!(
+                "{}: a DMA allocator must be chosen before the first allocation",
+                self.addr
+            )));
+        }
+        *slot = Some(alloc);
+        Ok(())
+    }
+
     fn allocator(&self) -> Result<Arc<HugepageAllocator>> {
         let mut slot = self.dma.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = slot.as_ref() {

@@ -85,7 +85,8 @@ impl Default for PortOptions {
 pub struct WatchdogConfig {
     /// Reset after this long without a KEEP_ALIVE event (Linux: 6 s).
     pub keep_alive_timeout: Option<Duration>,
-    /// A TX packet not completed after this long counts as missed (Linux: 5 s).
+    /// A TX packet not completed after this long counts as missed (Linux: 5 s); zero turns
+    /// the check off (DPDK's `miss_txc_to=0`).
     pub missing_tx_timeout: Option<Duration>,
     /// Reset when a queue has more missed packets than this (Linux: 128).
     pub missing_tx_threshold: Option<u32>,
@@ -979,8 +980,10 @@ impl Port {
                     ms => Duration::from_millis(ms as u64),
                 },
             );
-            let disabled = self.opts.watchdog.missing_tx_timeout.is_none()
-                && hints.missing_tx_completion_timeout == 0xffff;
+            let disabled = match self.opts.watchdog.missing_tx_timeout {
+                Some(t) => t.is_zero(),
+                None => hints.missing_tx_completion_timeout == 0xffff,
+            };
             for slot in self.txq.iter_mut().flatten() {
                 let st = &slot.shared.stats;
                 let submitted = st.submitted.load(Ordering::Relaxed);

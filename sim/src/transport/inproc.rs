@@ -73,13 +73,23 @@ impl SimDevice {
         wire: Box<dyn Wire>,
         clock: ClockChoice,
     ) -> std::io::Result<Self> {
+        Self::with_dma(cfg, wire, clock, InProcessDma::new())
+    }
+
+    /// Builds a device that shares a DMA space with others (so one packet-buffer pool serves
+    /// several in-process ports, as one hugepage heap serves several real ones).
+    pub fn with_dma(
+        cfg: DeviceConfig,
+        wire: Box<dyn Wire>,
+        clock: ClockChoice,
+        dma: Arc<InProcessDma>,
+    ) -> std::io::Result<Self> {
         let bar0 = BarMemory::anonymous(cfg.bar0_size)?;
         let bar2 = if cfg.llq.is_some() {
             Some(BarMemory::anonymous(cfg.bar2_size())?)
         } else {
             None
         };
-        let dma = InProcessDma::new();
         let irq = IrqCounters::new();
         let (clock_dyn, manual): (Arc<dyn Clock>, Option<ManualClock>) = match clock {
             ClockChoice::Real => (Arc::new(RealClock::default()), None),
