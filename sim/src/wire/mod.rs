@@ -9,6 +9,7 @@ pub mod capture;
 pub mod generator;
 pub mod loopback;
 pub mod pair;
+pub mod spec;
 
 pub use capture::Capture;
 pub use generator::{Generator, GeneratorConfig, GeneratorStats};
