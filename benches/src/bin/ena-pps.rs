@@ -1,0 +1,6 @@
+//! `ena-pps` (being written).
+
+fn main() {
+    eprintln!("ena-pps: not available yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,1 @@
+//! DPDK's C API over dpdk-shim (being written).

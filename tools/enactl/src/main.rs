@@ -1,0 +1,6 @@
+//! `enactl` (being written).
+
+fn main() {
+    eprintln!("enactl: not available yet");
+    std::process::exit(2);
+}
