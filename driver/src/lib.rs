@@ -11,8 +11,9 @@
 //! - [`pmd`]: the poll-mode driver — [`pmd::Port`], [`pmd::RxQueue`], [`pmd::TxQueue`], the
 //!   watchdog and reset recovery.
 //!
-//! `unsafe` code lives only in `platform::mmio`, `platform::pci`, `platform::sim`, `mem::dma`,
-//! `mem::hugepage` and `mem::pool`; every other module is checked by `#![deny(unsafe_code)]`.
+//! `unsafe` code lives only in `platform::mmio`, `platform::pci`, `platform::sim`,
+//! `platform::vfio::{ioctl, bar, dma, irq}`, `mem::dma`, `mem::hugepage` and `mem::pool`; every
+//! other module is checked by `#![deny(unsafe_code)]`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

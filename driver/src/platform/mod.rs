@@ -10,11 +10,15 @@
 //!   no-IOMMU mode — BARs mmapped from sysfs `resource0`/`resource2(_wc)`, DMA from 2 MiB
 //!   hugepages with physical addresses from `/proc/self/pagemap`. On this machine the same path
 //!   attaches to a device-model process through the PCI rig.
+//! - [`vfio`]: a real PCI function bound to vfio-pci, through VFIO's container/group/device
+//!   ioctls — with an IOMMU (type1v2; DMA memory mapped with IOVA = virtual address) or in
+//!   no-IOMMU mode (IOVA = physical address); BARs mapped from VFIO region info.
 
 pub mod mmio;
 pub mod pci;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod vfio;
 
 pub use mmio::Mmio;
 
