@@ -72,12 +72,15 @@ pub struct FeatureState {
 }
 
 impl FeatureState {
-    fn new(cfg: &DeviceConfig) -> Self {
+    /// Power-on / post-reset features. The MTU starts at the wire's own MTU when it has one (a
+    /// TAP or AF_PACKET interface), within the device's limits, so a driver that never sets the
+    /// MTU receives what the cable carries; otherwise at the configured MTU.
+    fn new(cfg: &DeviceConfig, wire_mtu: Option<u32>) -> Self {
         let mut rss = RssState::new(cfg.rss_hash_input_configurable);
         // Until the driver sets a table, every hashed flow goes to RX SQ 0.
         let _ = rss.set_indirection_table(cfg.rss_table_log2, &vec![0; 1 << cfg.rss_table_log2]);
         Self {
-            mtu: cfg.mtu,
+            mtu: wire_mtu.map_or(cfg.mtu, |m| m.min(cfg.max_mtu).max(cfg.min_mtu)),
             aenq_enabled: 0,
             llq: None,
             rss,
@@ -194,7 +197,7 @@ pub struct DeviceParts {
 impl Device {
     /// A device at power-on: DEV_STS ready, no queues, nothing configured.
     pub fn new(cfg: DeviceConfig, parts: DeviceParts) -> Self {
-        let feat = FeatureState::new(&cfg);
+        let feat = FeatureState::new(&cfg, parts.wire.mtu());
         let now = parts.clock.now();
         let mut dev = Self {
             bar0: parts.bar0,
@@ -421,7 +424,7 @@ impl Device {
         self.admin = admin::AdminState::default();
         self.aenq = aenq::AenqState::default();
         self.io = io::IoState::new(&self.cfg);
-        self.feat = FeatureState::new(&self.cfg);
+        self.feat = FeatureState::new(&self.cfg, self.wire.mtu());
         self.active = ActiveFaults {
             keep_alive_stopped: self.active.keep_alive_stopped,
             ..Default::default()

@@ -2,19 +2,31 @@
 //!
 //! A wire carries whole Ethernet frames (no preamble, no FCS). The device hands it every frame it
 //! transmits and asks it for frames to receive. Wires here: [`loopback`] (a port's TX into its
-//! own RX), [`pair`] (two devices cabled together), [`generator`] (synthetic flows into RX, a
-//! counting sink for TX). Later wires (TAP, AF_PACKET, pcap) implement the same trait.
+//! own RX), [`pair`](mod@pair) (two devices cabled together), [`generator`] (synthetic flows
+//! into RX, a counting sink for TX), [`capture`] (scripted frames for tests), and the ones that
+//! reach outside the process: [`tap`] (a TAP interface: the Linux stack on the other end),
+//! [`afpacket`] (a raw socket on an existing interface, e.g. one end of a veth pair) and
+//! [`pcap`] (replay a capture file into RX, record TX to one); [`netif`] is what `tap` and
+//! `afpacket` share. [`spec`] builds any of them from text such as `tap:t0:netns=blue:up`.
 
+pub mod afpacket;
 pub mod capture;
 pub mod generator;
 pub mod loopback;
+pub mod netif;
 pub mod pair;
+pub mod pcap;
 pub mod spec;
+pub mod tap;
 
+pub use afpacket::AfPacket;
 pub use capture::Capture;
 pub use generator::{Generator, GeneratorConfig, GeneratorStats};
 pub use loopback::Loopback;
+pub use netif::{NetifOptions, NetifStats};
 pub use pair::{pair, PairEnd};
+pub use pcap::{PcapHandle, PcapOptions, PcapWire};
+pub use tap::Tap;
 
 /// Largest frame a wire must carry: a 9216-byte L3 MTU plus Ethernet and VLAN headers.
 pub const MAX_FRAME: usize = 9216 + 14 + 4;

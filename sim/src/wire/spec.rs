@@ -9,6 +9,9 @@
 //! | `loopback` | the port's TX back into its own RX |
 //! | `pair:<tag>` | the other port with the same tag (a cable between two ports) |
 //! | `capture` | frames a test pushes in; TX recorded ([`super::Capture`]) |
+//! | `tap:<name>[:netns=<ns>][:up]` | the Linux stack, through TAP interface `<name>` (created if absent) ([`super::tap`]) |
+//! | `afpacket:<iface>[:netns=<ns>][:up]` | an existing interface (e.g. a veth end) through a raw socket ([`super::afpacket`]) |
+//! | `pcap:in=<file>,out=<file>[,loop\|loop=<n>]` | a capture replayed into RX; TX recorded to a pcap file ([`super::pcap`]) |
 //! | `none` | unplugged (link down) |
 //!
 //! Generator options: `size=<frame bytes, no FCS>` (60), `flows=<n>` (1), `rate=<pps>`
@@ -16,10 +19,20 @@
 //! flows vary the source port, then the address), `dst=<IPv4>` (198.19.0.1), `sport=<n>`
 //! (1024), `dport=<n>` (9), `verify` (the sink checks every frame). Every wire takes
 //! `lossless`: a frame the port cannot place (no RX buffer) is held and offered again instead
-//! of dropped, as a real cable would drop it.
+//! of dropped, as a real cable would drop it (`tap` and `afpacket` accept it and still drop: the
+//! kernel on the other side does).
+//!
+//! `tap`, `afpacket` and `pcap` options may be separated by `,` as well as `:`
+//! (`pcap:in=a.pcap,out=b.pcap,lossless`). `netns=<ns>` names a namespace as `ip netns` does, or
+//! is a path such as `/proc/<pid>/ns/net`. A `tap` port keeps its own MAC (the TAP interface is
+//! its peer); an `afpacket` port takes the MAC of the interface it stands in for. Both report
+//! the interface's MTU and link state to the device.
 
 use super::generator::{GeneratorStats, IpVersion, L4Protocol};
-use super::{pair, Capture, Generator, GeneratorConfig, Loopback, PairEnd, Unplugged, Wire};
+use super::{
+    pair, AfPacket, Capture, Generator, GeneratorConfig, Loopback, NetifOptions, NetifStats,
+    PairEnd, PcapHandle, PcapOptions, PcapWire, Tap, Unplugged, Wire,
+};
 use std::collections::HashMap;
 
 /// Frames a loopback or pair cable holds in flight each way.
@@ -53,6 +66,12 @@ pub enum WireHandle {
     Loopback,
     /// One end of a cable to the port with the same tag.
     Pair(String),
+    /// A TAP interface (its name) and the wire's counters.
+    Tap(String, NetifStats),
+    /// An `AF_PACKET` socket on an interface (its name) and the wire's counters.
+    AfPacket(String, NetifStats),
+    /// Capture files: replay/record counters, "replay done", flush.
+    Pcap(PcapHandle),
     /// Nothing attached.
     Unplugged,
 }
@@ -64,6 +83,9 @@ impl std::fmt::Debug for WireHandle {
             WireHandle::Capture(_) => f.write_str("Capture"),
             WireHandle::Loopback => f.write_str("Loopback"),
             WireHandle::Pair(t) => write!(f, "Pair({t})"),
+            WireHandle::Tap(n, _) => write!(f, "Tap({n})"),
+            WireHandle::AfPacket(n, _) => write!(f, "AfPacket({n})"),
+            WireHandle::Pcap(_) => f.write_str("Pcap"),
             WireHandle::Unplugged => f.write_str("Unplugged"),
         }
     }
@@ -209,12 +231,30 @@ fn make_wire(
             };
             Ok((Box::new(c.clone()), WireHandle::Capture(c)))
         }
+        "tap" => {
+            let o = NetifOptions::parse(kind, &opts).map_err(bad)?;
+            let tap = Tap::open(&o).map_err(|e| bad(format!("wire={}: {e}", spec.spec)))?;
+            let handle = WireHandle::Tap(o.name, tap.stats());
+            Ok((Box::new(tap), handle))
+        }
+        "afpacket" => {
+            let o = NetifOptions::parse(kind, &opts).map_err(bad)?;
+            let sock = AfPacket::open(&o).map_err(|e| bad(format!("wire={}: {e}", spec.spec)))?;
+            let handle = WireHandle::AfPacket(o.name, sock.stats());
+            Ok((Box::new(sock), handle))
+        }
+        "pcap" => {
+            let o = PcapOptions::parse(&opts).map_err(bad)?;
+            let w = PcapWire::open(&o).map_err(|e| bad(format!("wire={}: {e}", spec.spec)))?;
+            let handle = WireHandle::Pcap(w.stats());
+            Ok((Box::new(w), handle))
+        }
         "none" => {
             no_options(&opts, kind, &bad)?;
             Ok((Box::new(Unplugged), WireHandle::Unplugged))
         }
         _ => Err(bad(format!(
-            "unknown wire '{kind}' (gen, sink, loopback, pair:<tag>, capture, none)"
+            "unknown wire '{kind}' (gen, sink, loopback, pair:<tag>, capture, tap:<name>, afpacket:<iface>, pcap:in=<file>,out=<file>, none)"
         ))),
     }
 }
@@ -284,9 +324,44 @@ mod tests {
         assert!(err(&[("p0", "gen:size=abc")]).contains("p0: wire option size=abc is not a number"));
         assert!(err(&[("p0", "gen:size=20")]).contains("p0: wire=gen:size=20"));
         assert!(err(&[("p0", "gen:color=red")]).contains("unknown gen wire option"));
-        assert!(err(&[("p0", "tap")]).contains("unknown wire 'tap'"));
+        assert!(err(&[("p0", "vde")]).contains("unknown wire 'vde'"));
+        assert!(err(&[("p0", "tap")]).contains("p0: wire=tap needs an interface name"));
+        assert!(err(&[("p0", "afpacket:eth0:mtu=9000")])
+            .contains("p0: unknown afpacket wire option 'mtu=9000'"));
+        assert!(err(&[("p0", "tap:t0,netns=")]).contains("is not a network namespace name"));
+        assert!(err(&[("p0", "pcap")]).contains("p0: wire=pcap needs in=FILE, out=FILE or both"));
+        assert!(err(&[("p0", "pcap:out=/x.pcap,loop")]).contains("loop needs in=FILE"));
+        assert!(err(&[("p0", "pcap:in=/nonexistent/ena-sim.pcap")])
+            .contains("p0: wire=pcap:in=/nonexistent/ena-sim.pcap: pcap input /nonexistent/ena-sim.pcap: No such file"));
+        assert!(err(&[("p0", "afpacket:ena-sim-nonex")])
+            .contains("p0: wire=afpacket:ena-sim-nonex: ena-sim-nonex:"));
         assert!(err(&[("p0", "loopback:fast")]).contains("takes no option 'fast'"));
         assert!(err(&[("p0", "gen:dst=1.2.3")]).contains("dst=1.2.3 is not an IPv4 address"));
         assert!(err(&[("p0", "gen:dport=70000")]).contains("dport=70000 is not a port number"));
+    }
+
+    #[test]
+    fn pcap_wires_are_built_in_either_separator_style() {
+        let dir = std::env::temp_dir().join(format!("ena-sim-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out_a = dir.join("a.pcap");
+        let out_b = dir.join("b.pcap");
+        let w = build(&[
+            req("p0", &format!("pcap:out={},lossless", out_a.display())),
+            req("p1", &format!("pcap:out={}:lossless", out_b.display())),
+            req("p2", &format!("pcap:in={}", out_a.display())),
+        ]);
+        // p2 reads p0's file, created (header only) when p0 was built: an empty replay.
+        let w = w.unwrap();
+        assert!(matches!(w[0].1, WireHandle::Pcap(_)));
+        assert!(w[0].0.backpressure() && w[1].0.backpressure());
+        assert!(!w[2].0.backpressure());
+        let WireHandle::Pcap(h) = &w[2].1 else {
+            panic!("pcap handle")
+        };
+        assert!(h.done(), "nothing to replay");
+        assert_eq!(format!("{:?}", w[1].1), "Pcap");
+        drop(w);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
