@@ -68,6 +68,15 @@ pub struct Opts {
     /// TX ring size.
     #[arg(long, default_value_t = 1024)]
     pub txd: u16,
+    /// Ask the ports to compute IPv4/TCP/UDP checksums: fwd clears them in every packet it
+    /// forwards and sets the offload flags, so only the device's computation makes them right
+    /// (a test of TX checksum offload end to end).
+    #[arg(long)]
+    pub tx_csum: bool,
+    /// Set the ports' MTU (e.g. 9000); frames larger than an mbuf arrive as chains (scatter RX)
+    /// and leave as multi-segment packets.
+    #[arg(long)]
+    pub mtu: Option<u16>,
     /// Buffers in the mbuf pool (default: enough for every ring plus bursts in flight).
     #[arg(long)]
     pub mbufs: Option<u32>,
@@ -207,7 +216,7 @@ pub fn run(argv: &[String], stop: Arc<AtomicBool>) -> Result<(Summary, Opts), St
 }
 
 fn is_fwd_option(a: &str) -> bool {
-    const OPTS: [&str; 11] = [
+    const OPTS: [&str; 13] = [
         "--mode",
         "--burst",
         "--duration",
@@ -219,6 +228,8 @@ fn is_fwd_option(a: &str) -> bool {
         "--quiet",
         "--help",
         "--tx-retry",
+        "--tx-csum",
+        "--mtu",
     ];
     let name = a.split('=').next().unwrap_or(a);
     OPTS.contains(&name) || a == "-h"
@@ -258,10 +269,20 @@ pub fn run_with(eal: &Eal, opts: &Opts, stop: Arc<AtomicBool>) -> dpdk_shim::Res
     );
     let pool = eal.pktmbuf_pool_create("fwd_pool", mbufs, 256, 0, MBUF_DEFAULT_BUF_SIZE)?;
 
+    let jumbo = opts.mtu.is_some_and(|m| m > 1500);
     let conf = EthConf {
         rxmode: RxMode {
             mq_mode: if nq > 1 { MqMode::Rss } else { MqMode::None },
-            ..Default::default()
+            mtu: opts.mtu.map_or(0, u32::from),
+            offloads: if jumbo { rx_offload::SCATTER } else { 0 },
+        },
+        txmode: TxMode {
+            offloads: (if jumbo { tx_offload::MULTI_SEGS } else { 0 })
+                | if opts.tx_csum {
+                    tx_offload::IPV4_CKSUM | tx_offload::TCP_CKSUM | tx_offload::UDP_CKSUM
+                } else {
+                    0
+                },
         },
         ..Default::default()
     };
@@ -312,9 +333,14 @@ pub fn run_with(eal: &Eal, opts: &Opts, stop: Arc<AtomicBool>) -> dpdk_shim::Res
     let running = Arc::new(AtomicBool::new(true));
     for (i, (streams, txs)) in jobs.into_iter().zip(job_tx).enumerate() {
         let running = running.clone();
-        let (mode, burst, retry) = (opts.mode, opts.burst as usize, opts.tx_retry);
+        let how = How {
+            mode: opts.mode,
+            burst: opts.burst as usize,
+            tx_retry: opts.tx_retry,
+            tx_csum: opts.tx_csum,
+        };
         eal.lcores().remote_launch(workers[i], move || {
-            forward(streams, txs, mode, burst, retry, &running);
+            forward(streams, txs, how, &running);
             0
         })?;
     }
@@ -387,15 +413,28 @@ pub fn run_with(eal: &Eal, opts: &Opts, stop: Arc<AtomicBool>) -> dpdk_shim::Res
     })
 }
 
+/// How a worker forwards.
+#[derive(Clone, Copy)]
+struct How {
+    mode: Mode,
+    burst: usize,
+    tx_retry: u32,
+    tx_csum: bool,
+}
+
 /// A worker lcore's loop: every stream, a burst at a time, until told to stop.
 fn forward(
     mut streams: Vec<(Stream, RxQueue)>,
     mut txs: Vec<(u16, TxQueue)>,
-    mode: Mode,
-    burst: usize,
-    tx_retry: u32,
+    how: How,
     running: &AtomicBool,
 ) {
+    let How {
+        mode,
+        burst,
+        tx_retry,
+        tx_csum,
+    } = how;
     let mut pkts: [Option<Mbuf>; MAX_BURST] = std::array::from_fn(|_| None);
     // Local totals, published with plain stores once per burst (one writer per counter).
     let mut totals: Vec<[u64; 5]> = vec![[0; 5]; streams.len()];
@@ -412,6 +451,9 @@ fn forward(
                 bytes += u64::from(m.pkt_len());
                 if mode == Mode::Macswap {
                     swap_macs(m);
+                }
+                if tx_csum {
+                    request_checksums(m);
                 }
             }
             let Some((_, tx)) = txs.iter_mut().find(|(p, _)| *p == s.to) else {
@@ -450,6 +492,55 @@ fn forward(
             }
         }
     }
+}
+
+/// Clears the IPv4 header checksum and the TCP/UDP checksum of an untagged IPv4/IPv6 packet and
+/// asks the device to fill them in (`TX_IPV4|TX_IP_CKSUM`, `TX_TCP_CKSUM`/`TX_UDP_CKSUM` with
+/// `l2_len`/`l3_len`, as DPDK applications do). Other packets are left alone.
+fn request_checksums(m: &mut Mbuf) {
+    let d = m.mtod_mut();
+    if d.len() < 14 + 20 {
+        return;
+    }
+    let ethertype = u16::from_be_bytes([d[12], d[13]]);
+    let (l3_len, proto, v4) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(d[14] & 0x0f) * 4;
+            let frag = u16::from_be_bytes([d[20], d[21]]) & 0x3fff != 0;
+            if ihl < 20 || frag {
+                return;
+            }
+            (ihl, d[23], true)
+        }
+        // IPv6 without extension headers.
+        0x86dd if d.len() >= 14 + 40 => (40, d[20], false),
+        _ => return,
+    };
+    let l4 = 14 + l3_len;
+    let (l4_flag, csum_at) = match proto {
+        6 => (ol::TX_TCP_CKSUM, l4 + 16),
+        17 => (ol::TX_UDP_CKSUM, l4 + 6),
+        _ => (0, 0),
+    };
+    if l4_flag != 0 && csum_at + 2 > d.len() {
+        return;
+    }
+    if v4 {
+        d[24] = 0;
+        d[25] = 0;
+    }
+    if l4_flag != 0 {
+        d[csum_at] = 0;
+        d[csum_at + 1] = 0;
+    }
+    let l3_flags = if v4 {
+        ol::TX_IPV4 | ol::TX_IP_CKSUM
+    } else {
+        ol::TX_IPV6
+    };
+    m.set_ol_flags(l3_flags | l4_flag);
+    m.set_l2_len(14);
+    m.set_l3_len(l3_len as u16);
 }
 
 /// Swaps the Ethernet destination and source addresses (testpmd's macswap).

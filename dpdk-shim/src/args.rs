@@ -370,6 +370,13 @@ pub fn parse_vdev(s: &str) -> Result<VdevSpec> {
         ..Default::default()
     };
     for kv in parts {
+        // `wire=pcap:in=a.pcap,out=b.pcap[,loop]`: the pcap wire's own options contain commas.
+        let pcap_option = matches!(kv.split('=').next(), Some("in" | "out" | "loop"));
+        if v.wire.starts_with("pcap") && pcap_option {
+            v.wire.push(',');
+            v.wire.push_str(kv);
+            continue;
+        }
         let (k, val) = kv
             .split_once('=')
             .ok_or_else(|| Error::Args(format!("{name}: '{kv}' is not key=value")))?;
@@ -445,6 +452,12 @@ mod tests {
         assert_eq!(e.vdevs[1].wire, "gen");
         assert_eq!(e.file_prefix.as_deref(), Some("x"));
         assert_eq!(app, vec!["--burst", "32", "-q"]);
+        let (e, _) = parse(&argv(
+            "-l 0 --vdev net_ena_sim0,wire=pcap:in=/tmp/a.pcap,out=/tmp/b.pcap,loop,queues=2",
+        ))
+        .unwrap();
+        assert_eq!(e.vdevs[0].wire, "pcap:in=/tmp/a.pcap,out=/tmp/b.pcap,loop");
+        assert_eq!(e.vdevs[0].queues, Some(2));
         let (e, app) = parse(&argv("-l0 -a 0000:00:06.0,llq_policy=0,miss_txc_to=0")).unwrap();
         assert!(app.is_empty());
         assert_eq!(e.allow[0].bdf, "0000:00:06.0");

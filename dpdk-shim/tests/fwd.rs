@@ -36,6 +36,8 @@ fn opts(mode: fwd::Mode, duration: f64) -> fwd::Opts {
         mbufs: None,
         // Scripted wires compare every frame: wait for ring space rather than drop.
         tx_retry: u32::MAX,
+        tx_csum: false,
+        mtu: None,
         json: false,
         quiet: true,
     }
@@ -255,4 +257,84 @@ fn the_command_line_users_type_works_and_prints_json() {
         "99",
     ]);
     assert!(e.contains("offers"), "{e}");
+}
+
+#[test]
+fn tx_checksum_offload_fills_in_what_fwd_cleared() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let eal = eal(&[
+        "net_ena_sim0,wire=capture:lossless",
+        "net_ena_sim1,wire=capture:lossless",
+    ]);
+    let (c0, c1) = (capture(&eal, 0), capture(&eal, 1));
+    let v6a: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+    let v6b: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+    let mut sent = test_frames(400, 0);
+    sent.extend(
+        (0..100u16).map(|i| frames::ipv6(i % 2 == 0, v6a, v6b, 2000 + i, 443, 50 + i as usize)),
+    );
+    for f in &sent {
+        c0.push(f.clone());
+    }
+    let w1 = c1.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        while w1.sent_len() < 500 && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        s.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let mut o = opts(fwd::Mode::Io, 0.0);
+    o.tx_csum = true;
+    fwd::run_with(&eal, &o, stop).expect("fwd");
+    watcher.join().unwrap();
+    // fwd zeroed every checksum; only the device's offload engine can have restored them.
+    same_frames(
+        &c1.take_sent(),
+        &sent,
+        "port 0 -> port 1 with TX checksum offload",
+    );
+    assert!(c0.take_sent().is_empty());
+}
+
+#[test]
+fn jumbo_frames_cross_as_chains_with_mtu_9000() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let eal = eal(&[
+        "net_ena_sim0,wire=capture:lossless",
+        "net_ena_sim1,wire=capture:lossless",
+    ]);
+    let (c0, c1) = (capture(&eal, 0), capture(&eal, 1));
+    let sent: Vec<Vec<u8>> = (0..200u16)
+        .map(|i| {
+            frames::ipv4(
+                true,
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                3000 + i,
+                80,
+                8900 - 2 * i as usize,
+            )
+        })
+        .collect();
+    for f in &sent {
+        c0.push(f.clone());
+    }
+    let w1 = c1.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        while w1.sent_len() < 200 && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        s.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let mut o = opts(fwd::Mode::Io, 0.0);
+    o.mtu = Some(9000);
+    fwd::run_with(&eal, &o, stop).expect("fwd");
+    watcher.join().unwrap();
+    same_frames(&c1.take_sent(), &sent, "9000-byte MTU path");
 }

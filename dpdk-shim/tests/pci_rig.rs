@@ -94,6 +94,8 @@ fn fwd_runs_on_a_pci_function_through_the_rig() {
         burst: 32,
         duration: 0.0,
         tx_retry: u32::MAX,
+        tx_csum: false,
+        mtu: None,
         queues: Some(1),
         rxd: 512,
         txd: 512,
