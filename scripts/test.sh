@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 command -v dpdk-testpmd >/dev/null 2>&1 || need_pkgs+=(dpdk-dev)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
+command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing ${need_pkgs[*]}"
@@ -25,3 +27,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace -- "$@"
+# VFIO against the real kernel, in QEMU guests (installs QEMU and Debian's kernel on first run).
+echo "== VFIO in QEMU"
+scripts/vfio-qemu-test.sh

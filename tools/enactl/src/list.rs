@@ -85,16 +85,22 @@ pub fn render(functions: &[PciFunction], default_routes: &BTreeSet<String>) -> S
     out
 }
 
-/// Runs `enactl list`.
-pub fn run(roots: &Roots, ena_only: bool) -> Result<()> {
-    let mut functions = sysfs::network_functions(roots)?;
+/// Runs `enactl list` (`all`: every PCI function, not only network controllers).
+pub fn run(roots: &Roots, ena_only: bool, all: bool) -> Result<()> {
+    let mut functions = sysfs::pci_functions(roots, all)?;
     if ena_only {
         functions.retain(PciFunction::is_ena);
     }
     if functions.is_empty() {
         println!(
-            "no {}network PCI devices under {}",
-            if ena_only { "ENA " } else { "" },
+            "no {}PCI devices under {}",
+            if ena_only {
+                "ENA "
+            } else if all {
+                ""
+            } else {
+                "network "
+            },
             roots.pci_devices().display()
         );
         return Ok(());

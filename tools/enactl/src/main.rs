@@ -89,6 +89,9 @@ enum Command {
         /// Only ENA devices.
         #[arg(long)]
         ena: bool,
+        /// Every PCI function, not only network controllers (e.g. to find a test device).
+        #[arg(long, conflicts_with = "ena")]
+        all: bool,
     },
     /// Give a device to vfio-pci (driver_override, unbind, bind); records the original driver.
     #[command(long_about = "Give a device to vfio-pci.\n\n\
@@ -236,7 +239,7 @@ fn parse_init(text: &str) -> Result<u32> {
 fn run(cli: Cli) -> Result<()> {
     let roots = roots(&cli.roots);
     match cli.command {
-        Command::List { ena } => list::run(&roots, ena),
+        Command::List { ena, all } => list::run(&roots, ena, all),
         Command::Bind {
             bdf,
             noiommu,

@@ -233,9 +233,10 @@ impl PciFunction {
     }
 }
 
-/// Every network-class PCI function, sorted by address. Entries that are not PCI addresses
-/// or cannot be read are skipped (a half-removed device must not stop the listing).
-pub fn network_functions(roots: &Roots) -> Result<Vec<PciFunction>> {
+/// Every PCI function (`all`), or only network-class ones, sorted by address. Entries that are
+/// not PCI addresses or cannot be read are skipped (a half-removed device must not stop the
+/// listing).
+pub fn pci_functions(roots: &Roots, all: bool) -> Result<Vec<PciFunction>> {
     let dir = roots.pci_devices();
     let entries = fs::read_dir(&dir).map_err(|e| CliError::io("listing", &dir, e))?;
     let mut out = Vec::new();
@@ -245,7 +246,7 @@ pub fn network_functions(roots: &Roots) -> Result<Vec<PciFunction>> {
             continue;
         };
         if let Ok(f) = PciFunction::read_dir(&addr, e.path()) {
-            if f.is_network() {
+            if all || f.is_network() {
                 out.push(f);
             }
         }
@@ -265,7 +266,15 @@ pub fn parse_bdf(text: &str) -> Result<PciAddress> {
 
 /// Whether the machine has an IOMMU (any IOMMU group exists).
 pub fn has_iommu(roots: &Roots) -> bool {
-    fs::read_dir(roots.iommu_groups()).is_ok_and(|mut d| d.next().is_some())
+    // vfio's no-IOMMU mode registers fake groups there too (named "vfio-noiommu"): they do not
+    // make an IOMMU.
+    fs::read_dir(roots.iommu_groups()).is_ok_and(|d| {
+        d.flatten().any(|g| {
+            fs::read_to_string(g.path().join("name")).map_or(true, |n| {
+                n.trim() != ena::platform::vfio::group::NOIOMMU_GROUP_NAME
+            })
+        })
+    })
 }
 
 /// Processes using a function: with its BARs mapped from sysfs (`…/<addr>/resource<N>` in

@@ -132,6 +132,20 @@ fn without_noiommu_flag_bind_explains_and_writes_nothing() {
 }
 
 #[test]
+fn vfio_noiommu_groups_do_not_count_as_an_iommu() {
+    // Once a device is bound in no-IOMMU mode, vfio lists a fake group named "vfio-noiommu"
+    // under /sys/kernel/iommu_groups (found in a QEMU guest): that is still a machine without
+    // an IOMMU.
+    let m = machine();
+    m.add_iommu_group("0");
+    m.write("sys/kernel/iommu_groups/0/name", "vfio-noiommu\n");
+    let rec = recorder(&m);
+    let o = m.enactl(&["bind", "0000:00:06.0"]);
+    assert_error(&o, 1, &["no IOMMU", "--noiommu"]);
+    assert_eq!(rec.take(), Vec::<String>::new());
+}
+
+#[test]
 fn noiommu_flag_is_ignored_with_an_iommu() {
     let m = machine();
     m.add_iommu_group("7");

@@ -84,3 +84,20 @@ fn missing_sysfs_is_a_clean_error() {
     std::fs::remove_dir_all(m.path("sys/bus")).unwrap();
     assert_error(&m.enactl(&["list"]), 1, &["listing", "bus/pci/devices"]);
 }
+
+#[test]
+fn all_lists_every_function() {
+    let m = machine();
+    let o = m.enactl(&["list", "--all"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("0000:00:00.0  8086:1237")),
+        "the host bridge is listed: {out}"
+    );
+    let o = m.enactl(&["list", "--all", "--ena"]);
+    assert_eq!(o.status.code(), Some(2), "--all and --ena conflict");
+}
