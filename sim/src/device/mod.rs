@@ -242,6 +242,9 @@ impl Device {
         dev.last_mmio_req = dev.bar0.read32(off::MMIO_REG_READ);
         dev.mirror_registers();
         dev.publish_stats();
+        // A view exists from power-on, so that readers never wait for a runner that owns the
+        // device and has not changed anything yet.
+        dev.publish_view();
         dev
     }
 
