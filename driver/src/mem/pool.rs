@@ -154,6 +154,51 @@ pub struct MbufHdr {
 const _: () = assert!(size_of::<MbufHdr>() == 64 && align_of::<MbufHdr>() == 64);
 const _: () = assert!(size_of::<Mbuf>() == 8 && size_of::<Option<Mbuf>>() == 8);
 
+/// Byte offsets of [`MbufHdr`]'s fields, for code that reads the header through another
+/// declaration of it: the C API's `struct rte_mbuf` (dpdk-shim/capi) asserts at compile time
+/// that its layout is this one, so reordering the header cannot silently break C programs.
+pub mod hdr_offset {
+    use super::MbufHdr;
+    use std::mem::offset_of;
+
+    /// Host address of the buffer (`buf_addr`).
+    pub const BUF_VA: usize = offset_of!(MbufHdr, buf_va);
+    /// `ol_flags`.
+    pub const OL_FLAGS: usize = offset_of!(MbufHdr, ol_flags);
+    /// `next` (the next segment's header, or null).
+    pub const NEXT: usize = offset_of!(MbufHdr, next);
+    /// The pool's memory (private).
+    pub const POOL: usize = offset_of!(MbufHdr, pool);
+    /// `pkt_len`.
+    pub const PKT_LEN: usize = offset_of!(MbufHdr, pkt_len);
+    /// `hash.rss`.
+    pub const RSS_HASH: usize = offset_of!(MbufHdr, rss_hash);
+    /// `packet_type`.
+    pub const PACKET_TYPE: usize = offset_of!(MbufHdr, packet_type);
+    /// `data_off`.
+    pub const DATA_OFF: usize = offset_of!(MbufHdr, data_off);
+    /// `data_len`.
+    pub const DATA_LEN: usize = offset_of!(MbufHdr, data_len);
+    /// `nb_segs`.
+    pub const NB_SEGS: usize = offset_of!(MbufHdr, nb_segs);
+    /// `port`.
+    pub const PORT: usize = offset_of!(MbufHdr, port);
+    /// The RX queue.
+    pub const QUEUE: usize = offset_of!(MbufHdr, queue);
+    /// `tso_segsz`.
+    pub const TSO_SEGSZ: usize = offset_of!(MbufHdr, tso_segsz);
+    /// `l3_len`.
+    pub const L3_LEN: usize = offset_of!(MbufHdr, l3_len);
+    /// The buffer's DMA region (private).
+    pub const REGION: usize = offset_of!(MbufHdr, region);
+    /// `buf_len`.
+    pub const BUF_LEN: usize = offset_of!(MbufHdr, buf_len);
+    /// `l2_len`.
+    pub const L2_LEN: usize = offset_of!(MbufHdr, l2_len);
+    /// `l4_len`.
+    pub const L4_LEN: usize = offset_of!(MbufHdr, l4_len);
+}
+
 impl MbufHdr {
     /// Metadata of a fresh buffer. Dropping a chained `next` returns it to its pool.
     fn reset(&mut self) {
