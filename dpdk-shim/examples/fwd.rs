@@ -209,8 +209,21 @@ pub fn run(argv: &[String], stop: Arc<AtomicBool>) -> Result<(Summary, Opts), St
         argv.splice(1..1, defaults);
     }
     let (eal, app) = Eal::init(&argv).map_err(|e| e.to_string())?;
-    let opts = Opts::try_parse_from(std::iter::once("fwd".to_string()).chain(app))
-        .map_err(|e| e.to_string())?;
+    // clap adds usage and tips on further lines: an error is reported in one line.
+    let one_line = |e: clap::Error| match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            e.to_string()
+        }
+        _ => e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string(),
+    };
+    let opts =
+        Opts::try_parse_from(std::iter::once("fwd".to_string()).chain(app)).map_err(one_line)?;
     let summary = run_with(&eal, &opts, stop).map_err(|e| e.to_string())?;
     Ok((summary, opts))
 }

@@ -707,8 +707,21 @@ pub fn run(
         argv.splice(1..1, default_sim_args());
     }
     let (eal, app) = Eal::init(&argv).map_err(|e| e.to_string())?;
-    let opts = Opts::try_parse_from(std::iter::once("l4lb".to_string()).chain(app))
-        .map_err(|e| e.to_string())?;
+    // clap adds usage and tips on further lines: an error is reported in one line.
+    let one_line = |e: clap::Error| match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            e.to_string()
+        }
+        _ => e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string(),
+    };
+    let opts =
+        Opts::try_parse_from(std::iter::once("l4lb".to_string()).chain(app)).map_err(one_line)?;
     let lb = Lb::start(&eal, &opts)?;
     let limit = (opts.duration > 0.0).then(|| Duration::from_secs_f64(opts.duration));
     let mut last = (Instant::now(), Stats::new());

@@ -161,28 +161,42 @@ impl EnaDevice {
     ) -> Result<Self> {
         let p = platform.as_ref();
         let mut regs = RegReader::new(p, p.readless())?;
-        regs::reset_device(p, &mut regs, reason, extended_reasons)?;
-        let version = regs.read(p, off::VERSION)?;
-        let cv = regs.read(p, off::CONTROLLER_VERSION)?;
-        if ControllerVersion(cv).version() < ControllerVersion::MIN_SUPPORTED {
-            return Err(Error::Unsupported(format!(
-                "controller version {}.{}.{} is below the minimum 0.0.1",
-                ControllerVersion(cv).major(),
-                ControllerVersion(cv).minor(),
-                ControllerVersion(cv).subminor()
-            )));
-        }
-        let caps = Caps(regs.read(p, off::CAPS)?);
-        let dma_width = caps.dma_addr_width();
-        if !(32..=48).contains(&dma_width) {
-            return Err(Error::Unsupported(format!(
-                "DMA width {dma_width} is outside 32..=48"
-            )));
-        }
-        let sts = ena_hw::regs::DevSts(regs.read(p, off::DEV_STS)?);
-        if !sts.ready() {
-            return Err(Error::Unsupported("device not ready after reset".into()));
-        }
+        // Reset and identify. A register read that timed out may still be answered, late, into
+        // the response buffer this reader frees when bring-up fails: on failure, point the
+        // device away from it first (as Linux's ena_com_mmio_reg_read_request_destroy does
+        // before freeing).
+        let identified = (|| {
+            regs::reset_device(p, &mut regs, reason, extended_reasons)?;
+            let version = regs.read(p, off::VERSION)?;
+            let cv = regs.read(p, off::CONTROLLER_VERSION)?;
+            if ControllerVersion(cv).version() < ControllerVersion::MIN_SUPPORTED {
+                return Err(Error::Unsupported(format!(
+                    "controller version {}.{}.{} is below the minimum 0.0.1",
+                    ControllerVersion(cv).major(),
+                    ControllerVersion(cv).minor(),
+                    ControllerVersion(cv).subminor()
+                )));
+            }
+            let caps = Caps(regs.read(p, off::CAPS)?);
+            let dma_width = caps.dma_addr_width();
+            if !(32..=48).contains(&dma_width) {
+                return Err(Error::Unsupported(format!(
+                    "DMA width {dma_width} is outside 32..=48"
+                )));
+            }
+            let sts = ena_hw::regs::DevSts(regs.read(p, off::DEV_STS)?);
+            if !sts.ready() {
+                return Err(Error::Unsupported("device not ready after reset".into()));
+            }
+            Ok((version, cv, caps, dma_width))
+        })();
+        let (version, cv, caps, dma_width) = match identified {
+            Ok(v) => v,
+            Err(e) => {
+                regs.clear_response_address();
+                return Err(e);
+            }
+        };
         let mut admin = AdminQueue::new(p)?;
         if caps.admin_cmd_to() != 0 {
             admin.set_timeout(Duration::from_millis(100 * caps.admin_cmd_to() as u64));
@@ -220,11 +234,20 @@ impl EnaDevice {
             llq: None,
             _host_info: host_info,
         };
-        dev.send_host_info();
-        dev.discover()?;
-        dev.apply_hints();
-        dev.configure_aenq()?;
-        dev.configure_llq(llq_policy)?;
+        let setup = (|| {
+            dev.send_host_info();
+            dev.discover()?;
+            dev.apply_hints();
+            dev.configure_aenq()?;
+            dev.configure_llq(llq_policy)
+        })();
+        if let Err(e) = setup {
+            // The device knows the admin queue's memory (a timed-out command may still complete
+            // into it): reset it before that memory is released, as Linux's probe does on
+            // failure with INIT_ERR (torvalds/linux drivers/net/ethernet/amazon/ena/ena_netdev.c).
+            let _ = dev.shutdown(ResetReason::InitError);
+            return Err(e);
+        }
         dev.aenq.enable(p.bar0());
         Ok(dev)
     }

@@ -233,6 +233,12 @@ enum State {
 struct RxSlot {
     shared: Arc<QueueShared>,
     queue: Option<RxQueue>,
+    /// Packets the device had delivered into the ring, not yet taken by the queue, when the
+    /// device queue went away (reset or stop): lost, and counted as `rx_qN_reset_drops`.
+    pending_drops: u64,
+    /// The ring was counted since the device queue went away (so a retried reset, after the
+    /// ring may have been zeroed, does not count it again).
+    counted: bool,
 }
 
 struct TxSlot {
@@ -240,7 +246,7 @@ struct TxSlot {
     queue: Option<TxQueue>,
     /// Watchdog samples: (time, packets submitted then).
     samples: VecDeque<(Duration, u64)>,
-    last_bursts: u64,
+    /// Packets in flight for longer than the timeout, at the queue's last answer.
     missed: u64,
 }
 
@@ -288,6 +294,10 @@ pub struct Port {
     aenq_buf: Vec<AenqEvent>,
     /// The device takes reset reasons ≥ 16 as they are.
     extended_reasons: bool,
+    /// The device state (admin, AENQ, readless memory) of a bring-up whose device could not be
+    /// reset since: the device may still write into that memory, so it is kept until a reset
+    /// succeeds.
+    retired: Option<EnaDevice>,
 }
 
 impl Port {
@@ -316,6 +326,7 @@ impl Port {
             counters: Counters::default(),
             aenq_buf: Vec::with_capacity(32),
             extended_reasons: false,
+            retired: None,
         };
         port.extended_reasons = port
             .dev
@@ -458,6 +469,8 @@ impl Port {
         self.rxq[q as usize] = Some(RxSlot {
             shared,
             queue: Some(queue),
+            pending_drops: 0,
+            counted: true,
         });
         self.pools[q as usize] = Some(pool.clone());
         Ok(())
@@ -492,7 +505,6 @@ impl Port {
             shared,
             queue: Some(queue),
             samples: VecDeque::new(),
-            last_bursts: 0,
             missed: 0,
         });
         Ok(())
@@ -668,7 +680,35 @@ impl Port {
         for (s, b) in bindings {
             s.resume(b);
         }
+        for slot in self.rxq.iter_mut().flatten() {
+            slot.counted = false;
+        }
         Ok(())
+    }
+
+    /// Counts the packets left in each RX completion ring once the device can no longer write
+    /// it (after a reset or DESTROY): completions past the queue's published head whose phase
+    /// is current, one packet per `first` completion. Must run before the rings are zeroed.
+    fn count_rx_left_in_rings(&mut self) {
+        for slot in self.rxq.iter_mut().flatten() {
+            if slot.counted {
+                continue;
+            }
+            slot.counted = true;
+            let s = &slot.shared;
+            let depth = s.depth as u32;
+            let mut head = s.stats.cq_head.load(Ordering::Relaxed);
+            for _ in 0..depth {
+                let off = (head & (depth - 1)) as usize * 16;
+                let c: ena_hw::io::RxCdesc = s.cq.read(off);
+                let phase = (head / depth) & 1 == 0;
+                if (c.status >> 24) & 1 != phase as u32 {
+                    break;
+                }
+                slot.pending_drops += c.first() as u64;
+                head = head.wrapping_add(1);
+            }
+        }
     }
 
     fn all_shared(&self) -> impl Iterator<Item = &Arc<QueueShared>> {
@@ -730,6 +770,10 @@ impl Port {
         self.state = State::Stopped;
         self.counters.dev_stop += 1;
         let r = self.destroy_queues();
+        if r.is_ok() {
+            // The device let go of the rings (else the reset that follows counts them).
+            self.count_rx_left_in_rings();
+        }
         if r.is_err() {
             // The device did not take the destroy commands: a reset makes sure it lets go.
             self.pending_reset.get_or_insert(ResetReason::AdminTimeout);
@@ -756,10 +800,12 @@ impl Port {
         for s in self.all_shared() {
             s.close();
         }
-        let reset = match self.dev.take() {
+        let reset = match self.dev.take().or_else(|| self.retired.take()) {
             Some(dev) => dev.shutdown(ResetReason::Normal),
             None => Ok(()),
         };
+        // Memory of an earlier bring-up goes only now that the device was told to reset.
+        self.retired = None;
         // After the reset the device owns nothing.
         for s in self.all_shared() {
             s.set_detached(true);
@@ -987,35 +1033,39 @@ impl Port {
             for slot in self.txq.iter_mut().flatten() {
                 let st = &slot.shared.stats;
                 let submitted = st.submitted.load(Ordering::Relaxed);
-                let completed = st.completed.load(Ordering::Relaxed);
-                let bursts = st.bursts.load(Ordering::Relaxed);
                 let threshold = self.opts.watchdog.missing_tx_threshold.unwrap_or(
                     match hints.missed_tx_completion_count_threshold_to_reset {
                         0 => 128.min(slot.shared.depth as u32 / 2),
                         n => n as u32,
                     },
                 ) as u64;
+                // The queue's answer to the last question: packets still in flight that were
+                // submitted more than `timeout` ago. A queue whose owner does not call
+                // tx_burst/tx_done_cleanup never answers, so an idle queue (which may simply
+                // not have reclaimed its completions yet) is never judged.
+                let answered = st.miss_answered.load(Ordering::Acquire);
+                if answered != 0 && !disabled {
+                    slot.missed = st.miss_count.load(Ordering::Relaxed);
+                    if slot.missed > threshold {
+                        self.counters.missing_tx_cmpl += 1;
+                        tracing::error!(target: "ena", missed = slot.missed, "TX completions missing for {:?}", timeout);
+                        self.pending_reset = Some(ResetReason::MissingTxCompletion);
+                        return;
+                    }
+                }
+                // Ask again with the submission count of the newest sample at least `timeout`
+                // old: every packet submitted before it has been in flight that long.
                 slot.samples.push_back((now, submitted));
-                while slot.samples.len() > 2 && slot.samples[1].0 + timeout <= now {
+                while slot.samples.len() > 1 && slot.samples[1].0 + timeout <= now {
                     slot.samples.pop_front();
                 }
-                // Judge only a queue whose owner keeps calling tx_burst (which reclaims
-                // completions); an idle queue may simply not have looked yet.
-                let active = bursts != slot.last_bursts;
-                slot.last_bursts = bursts;
                 let Some(&(t0, sub0)) = slot.samples.front() else {
                     continue;
                 };
-                if disabled || !active || t0 + timeout > now {
+                if disabled || t0 + timeout > now || sub0 == 0 {
                     continue;
                 }
-                slot.missed = sub0.saturating_sub(completed);
-                if slot.missed > threshold {
-                    self.counters.missing_tx_cmpl += 1;
-                    tracing::error!(target: "ena", missed = slot.missed, "TX completions missing for {:?}", timeout);
-                    self.pending_reset = Some(ResetReason::MissingTxCompletion);
-                    return;
-                }
+                st.miss_cutoff.store(sub0, Ordering::Relaxed);
             }
         }
     }
@@ -1032,9 +1082,11 @@ impl Port {
             });
             return;
         }
-        // The old device state is gone either way; re-initialise with the reason.
+        // Re-initialise with the reason. The old admin, AENQ and readless memory is released
+        // only after the re-initialisation has reset the device: until then the device may still
+        // write into it (a late admin completion, a keep-alive), and freed DMA memory must never
+        // be written by a device.
         let old = self.dev.take();
-        drop(old);
         for s in self.all_shared() {
             s.set_detached(false);
         }
@@ -1043,28 +1095,36 @@ impl Port {
             reason,
             self.extended_reasons,
             self.opts.llq_policy,
-        )
-        .and_then(|dev| {
-            if dev.info().mac != self.mac {
-                return Err(Error::Unsupported(
-                    "the device's MAC address changed across a reset".into(),
-                ));
-            }
-            if let Some(mtu) = self.conf.mtu {
-                if dev.info().max_mtu < mtu {
-                    return Err(Error::Unsupported(
-                        "the device's max MTU dropped below the configured MTU".into(),
-                    ));
+        );
+        if result.is_ok() {
+            drop(old);
+            self.retired = None;
+            // The reset stopped the device's writes: count what it had delivered and nobody
+            // took. (After a failed attempt the device may not have been reset and may still
+            // be delivering: the count waits for a reset that worked.)
+            self.count_rx_left_in_rings();
+        } else if self.retired.is_none() {
+            // Whether the device was reset is unknown: keep its memory until a reset succeeds.
+            self.retired = old;
+        }
+        let result = result.and_then(|dev| {
+            let changed = if dev.info().mac != self.mac {
+                Some("the device's MAC address changed across a reset")
+            } else if self.conf.mtu.is_some_and(|mtu| dev.info().max_mtu < mtu) {
+                Some("the device's max MTU dropped below the configured MTU")
+            } else if dev.llq().is_some() != self.info.llq.is_some() {
+                Some("the device's LLQ offer changed across a reset")
+            } else {
+                None
+            };
+            match changed {
+                None => Ok(dev),
+                Some(why) => {
+                    // The device is up (its AENQ posting): reset it before its memory goes.
+                    let _ = dev.shutdown(reason);
+                    Err(Error::Unsupported(why.into()))
                 }
             }
-            let llq_now = dev.llq();
-            let llq_before = self.info.llq;
-            if llq_now.is_some() != llq_before.is_some() {
-                return Err(Error::Unsupported(
-                    "the device's LLQ offer changed across a reset".into(),
-                ));
-            }
-            Ok(dev)
         });
         // The reset stopped all device DMA: nothing of the queues is owned by the device now.
         for s in self.all_shared() {
@@ -1080,7 +1140,11 @@ impl Port {
                 if self.state == State::Started {
                     if let Err(e) = self.create_queues() {
                         self.counters.reset_fail += 1;
-                        self.dev = None;
+                        // Reset before letting the device's memory go (see above); the next
+                        // poll retries the recovery.
+                        if let Some(dev) = self.dev.take() {
+                            let _ = dev.shutdown(reason);
+                        }
                         self.events.push_back(PortEvent::ResetFailed {
                             reason,
                             error: e.to_string(),
@@ -1091,6 +1155,10 @@ impl Port {
                 for slot in self.txq.iter_mut().flatten() {
                     slot.samples.clear();
                     slot.missed = 0;
+                    // Questions and answers from before the reset are void (the queues are
+                    // frozen, so nobody answers meanwhile).
+                    slot.shared.stats.miss_cutoff.store(0, Ordering::Relaxed);
+                    slot.shared.stats.miss_answered.store(0, Ordering::Relaxed);
                 }
                 if self.state == State::Started {
                     self.prime_held_queues();
@@ -1127,7 +1195,11 @@ impl Port {
             opackets: join_u64(basic.tx_pkts_low, basic.tx_pkts_high),
             ibytes: join_u64(basic.rx_bytes_low, basic.rx_bytes_high),
             obytes: join_u64(basic.tx_bytes_low, basic.tx_bytes_high),
-            imissed: self.counters.keep_alive_rx_drops + self.counters.keep_alive_rx_overruns,
+            // Device-supplied counters (KEEP_ALIVE): any value, so no overflowing sum.
+            imissed: self
+                .counters
+                .keep_alive_rx_drops
+                .saturating_add(self.counters.keep_alive_rx_overruns),
             ..Default::default()
         };
         for slot in self.rxq.iter().flatten() {
@@ -1209,6 +1281,7 @@ impl Port {
                 ("bad_req_id", st.bad_req_id.load(r)),
                 ("bad_desc", st.bad_desc.load(r)),
                 ("doorbells", st.doorbells.load(r)),
+                ("reset_drops", st.reset_drops.load(r) + slot.pending_drops),
             ] {
                 x.push((format!("rx_q{i}_{name}"), v));
             }
@@ -1237,7 +1310,7 @@ impl Port {
 
 impl Drop for Port {
     fn drop(&mut self) {
-        if self.dev.is_some() {
+        if self.dev.is_some() || self.retired.is_some() {
             let _ = self.shutdown();
         } else {
             for s in self.all_shared() {

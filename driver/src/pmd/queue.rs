@@ -19,7 +19,7 @@
 
 use crate::mem::DmaRegion;
 use ena_hw::regs::ResetReason;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,16 @@ pub(crate) struct PublishedStats {
     pub completed: AtomicU64,
     /// Burst calls (to tell an idle queue from a stuck one).
     pub bursts: AtomicU64,
+    /// RX: completions consumed (free-running), published so that the control path can count,
+    /// after a reset or stop, the packets the device delivered that the queue never took.
+    pub cq_head: AtomicU32,
+    /// TX missing-completion check, asked by the control path: "how many packets still in
+    /// flight were submitted before submission number `miss_cutoff`?" (0: no question). The
+    /// queue answers at its next burst: `miss_count`, then `miss_answered` = the cutoff
+    /// answered (release), so the control path never reads an answer to another question.
+    pub miss_cutoff: AtomicU64,
+    pub miss_count: AtomicU64,
+    pub miss_answered: AtomicU64,
 }
 
 /// The part of a queue the control path can see.
@@ -200,6 +210,8 @@ pub(crate) struct LocalStats {
     pub l4_csum_good: u64,
     pub doorbells: u64,
     pub prepare_ctx_err: u64,
+    /// TX: packets in flight when the rings were reset. RX: packets the device delivered that
+    /// the queue discarded (a bad completion, or a partly received packet at a resync).
     pub reset_drops: u64,
     pub submitted: u64,
     pub completed: u64,

@@ -54,6 +54,9 @@ pub struct RxQueue {
     check_mbz: bool,
     /// A multi-buffer packet being assembled: head, segment count.
     partial: Option<(Mbuf, u16)>,
+    /// Completions consumed that began a packet (`first` set): every packet the device
+    /// delivers has exactly one, so `firsts − delivered − in progress` is what was discarded.
+    firsts: u64,
     faulted: bool,
     stats: LocalStats,
 }
@@ -96,6 +99,7 @@ impl RxQueue {
             offloads: p.offloads,
             check_mbz: p.check_mbz,
             partial: None,
+            firsts: 0,
             faulted: false,
             stats: LocalStats::default(),
             shared: p.shared,
@@ -131,9 +135,24 @@ impl RxQueue {
             self.refill();
         }
         self.stats.bursts += 1;
-        self.stats.publish(&self.shared.stats);
+        self.publish();
         self.shared.leave();
         n
+    }
+
+    /// Publishes the counters and the completion head (for the control path's count of
+    /// packets left in the ring at a reset).
+    #[inline]
+    fn publish(&mut self) {
+        self.stats.reset_drops = self
+            .firsts
+            .saturating_sub(self.stats.cnt)
+            .saturating_sub(self.partial.is_some() as u64);
+        self.stats.publish(&self.shared.stats);
+        self.shared
+            .stats
+            .cq_head
+            .store(self.cq_head, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn receive(&mut self, pkts: &mut [Option<Mbuf>]) -> usize {
@@ -149,6 +168,7 @@ impl RxQueue {
             // The status word was validated with acquire ordering; use that copy.
             c.status = status;
             self.cq_head = self.cq_head.wrapping_add(1);
+            self.firsts += c.first() as u64;
             match self.take(c) {
                 Ok(Some(m)) => {
                     pkts[n] = Some(m);
@@ -356,8 +376,8 @@ impl RxQueue {
     /// Synchronises with the port now (posting RX buffers) instead of at the first burst.
     pub(crate) fn prime(&mut self) {
         let s = self.shared.enter();
-        if s != self.epoch_word {
-            self.sync(s);
+        if s != self.epoch_word && self.sync(s) {
+            self.publish();
         }
         self.shared.leave();
     }

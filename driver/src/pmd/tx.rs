@@ -34,6 +34,9 @@ struct TxInfo {
     mbuf: Option<Mbuf>,
     /// Ring slots (host descriptors or LLQ entries) the packet occupies.
     slots: u16,
+    /// Submission number (the queue's `submitted` count when it was sent): its age for the
+    /// missing-completion watchdog.
+    seq: u64,
 }
 
 /// A transmit queue, owned by one thread.
@@ -69,6 +72,8 @@ pub struct TxQueue {
     /// Slots written since the last doorbell.
     pending: u16,
     faulted: bool,
+    /// The last missing-completion question answered (see `QueueShared`).
+    miss_answered: u64,
     stats: LocalStats,
 }
 
@@ -106,6 +111,7 @@ impl TxQueue {
                 .map(|_| TxInfo {
                     mbuf: None,
                     slots: 0,
+                    seq: 0,
                 })
                 .collect(),
             free_ids: IdRing::full(depth),
@@ -118,6 +124,7 @@ impl TxQueue {
             burst_left: usize::MAX,
             pending: 0,
             faulted: false,
+            miss_answered: 0,
             stats: LocalStats::default(),
             shared: p.shared,
         }
@@ -158,6 +165,7 @@ impl TxQueue {
             return 0;
         }
         self.clean();
+        self.answer_missing_check();
         let mut sent = 0;
         for slot in pkts.iter_mut() {
             let Some(m) = slot.take() else { break };
@@ -198,7 +206,9 @@ impl TxQueue {
     pub fn tx_done_cleanup(&mut self) -> usize {
         let s = self.shared.enter();
         let n = if s == self.epoch_word && !self.faulted {
-            self.clean()
+            let n = self.clean();
+            self.answer_missing_check();
+            n
         } else {
             0
         };
@@ -245,6 +255,31 @@ impl TxQueue {
             done += 1;
         }
         done
+    }
+
+    /// Answers the control path's missing-completion question, if a new one was asked: how
+    /// many packets in flight were submitted before the cutoff (i.e. are older than the
+    /// watchdog's timeout). One pass over the ring per question (a few per second), so a
+    /// lost completion is noticed even while later packets complete, as Linux's per-packet
+    /// check does (torvalds/linux drivers/net/ethernet/amazon/ena/ena_netdev.c,
+    /// check_missing_comp_in_tx_queue).
+    #[inline]
+    fn answer_missing_check(&mut self) {
+        let p = &self.shared.stats;
+        let cutoff = p.miss_cutoff.load(std::sync::atomic::Ordering::Relaxed);
+        if cutoff == 0 || cutoff == self.miss_answered {
+            return;
+        }
+        self.miss_answered = cutoff;
+        let old = self
+            .info
+            .iter()
+            .filter(|i| i.mbuf.is_some() && i.seq < cutoff)
+            .count() as u64;
+        p.miss_count
+            .store(old, std::sync::atomic::Ordering::Relaxed);
+        p.miss_answered
+            .store(cutoff, std::sync::atomic::Ordering::Release);
     }
 
     fn fault(&mut self, reason: ResetReason) {
@@ -404,6 +439,7 @@ impl TxQueue {
         self.info[req_id as usize] = TxInfo {
             mbuf: Some(m),
             slots: slots as u16,
+            seq: self.stats.submitted,
         };
         self.in_flight += slots as u16;
         self.pending += slots as u16;
