@@ -26,6 +26,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
+# The example programs as plain binaries, for the tests that run them as users do: `cargo test`
+# builds l4lb only as a test harness (its unit tests live with it), not as the program itself.
+cargo build --workspace --examples
 cargo test --workspace -- "$@"
 # VFIO against the real kernel, in QEMU guests (installs QEMU and Debian's kernel on first run).
 echo "== VFIO in QEMU"

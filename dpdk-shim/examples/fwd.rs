@@ -209,10 +209,12 @@ pub fn run(argv: &[String], stop: Arc<AtomicBool>) -> Result<(Summary, Opts), St
         argv.splice(1..1, defaults);
     }
     let (eal, app) = Eal::init(&argv).map_err(|e| e.to_string())?;
-    // clap adds usage and tips on further lines: an error is reported in one line.
+    // clap adds usage and tips on further lines: an error is reported in one line. Help and
+    // version are not errors: printed, and the program ends successfully.
     let one_line = |e: clap::Error| match e.kind() {
         clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-            e.to_string()
+            print!("{e}");
+            std::process::exit(0)
         }
         _ => e
             .to_string()

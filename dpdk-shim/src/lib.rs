@@ -35,6 +35,8 @@
 //! The fast path is the driver's own: `rx_burst`/`tx_burst` are the driver's methods on the
 //! driver's queue types, so the shim adds nothing to it.
 
+#![forbid(unsafe_code)]
+
 pub mod args;
 pub mod eal;
 pub mod error;

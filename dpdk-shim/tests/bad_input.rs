@@ -3,7 +3,8 @@
 //! says what is wrong — never a panic or a backtrace.
 //!
 //! The programs are the example binaries cargo builds next to this test
-//! (`target/<profile>/examples/{fwd,l4lb}`; `cargo test -p dpdk-shim` builds them). PCI cases
+//! (`target/<profile>/examples/{fwd,l4lb}`; `cargo build -p dpdk-shim --examples` builds them, and
+//! `scripts/test.sh` does so before `cargo test`, which builds l4lb only as a test harness). PCI cases
 //! run against a fake sysfs tree (`--pci-sysfs`), the way the driver's own PCI tests do.
 
 use std::path::{Path, PathBuf};
@@ -21,8 +22,7 @@ fn example(name: &str) -> PathBuf {
     let path = profile_dir.join("examples").join(name);
     assert!(
         path.is_file(),
-        "{} is not built: run `cargo test -p dpdk-shim` (which builds the examples) or \
-         `cargo build -p dpdk-shim --examples` first",
+        "{} is not built: run `cargo build -p dpdk-shim --examples` first (scripts/test.sh does)",
         path.display()
     );
     path
@@ -474,4 +474,41 @@ fn missing_permissions() {
         &["-l", "0-1", "-a", BDF, "--pci-sysfs", &fake.devices()],
     );
     expect(&l, "Permission denied");
+}
+
+#[test]
+fn l4lb_refuses_more_queue_pairs_than_worker_lcores() {
+    let l = fails(
+        "l4lb",
+        &["-l", "0-1", "--", "--queues", "3", "--duration", "1"],
+    );
+    expect(
+        &l,
+        "--queues 3: each queue pair needs its own worker lcore, and there are 1 (give more lcores with -l)",
+    );
+}
+
+#[test]
+fn help_is_not_an_error() {
+    for program in ["fwd", "l4lb"] {
+        let out = Command::new(example(program))
+            .args([
+                "-l",
+                "0",
+                "--vdev",
+                "net_ena_sim0,wire=none",
+                "--",
+                "--help",
+            ])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{program} --help: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage:"), "{program}: {text}");
+        assert!(
+            out.stderr.is_empty(),
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -8,6 +8,7 @@
 //! whose level the device can sample at any time.
 //!
 //! The device side reads and writes with 32- and 64-bit atomic accesses only.
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -13,6 +13,7 @@
 //! Ownership rule that makes the raw copies sound: the device touches only memory the driver has
 //! handed to it (a posted buffer, a ring slot past the doorbell), and publishes its writes to the
 //! driver with a release store of the word the driver polls (phase bit or req_id).
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};

@@ -16,6 +16,12 @@
 //! - [`fault`]: fault injection.
 //! - [`transport`]: who drives the state machine — in-process (manual stepping or a thread) or
 //!   the PCI rig (BAR files, hugepage DMA, FIFO interrupt line) that real drivers attach to.
+//!
+//! `unsafe` code lives only where the model meets raw memory and the OS: [`bar`], [`dma`], the
+//! PCI rig's files and hugepages (`transport::pci_rig::{sysfs, host, hugepages, hugepage_dma,
+//! fifo_irq}`) and the Linux wires (`wire::{tap, afpacket, netif}`); every other module is
+//! checked by `#![deny(unsafe_code)]`.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bar;

@@ -505,10 +505,13 @@ impl Lb {
             return Err("l4lb balances on worker lcores and there are none: give at least two lcores (-l 0-1)".into());
         }
         let port = eal.port(opts.port).map_err(|e| e.to_string())?;
-        let nq = opts
-            .queues
-            .unwrap_or(workers.len() as u16)
-            .clamp(1, workers.len() as u16);
+        let nq = opts.queues.unwrap_or(workers.len() as u16);
+        if nq == 0 || nq as usize > workers.len() {
+            return Err(format!(
+                "--queues {nq}: each queue pair needs its own worker lcore, and there are {} (give more lcores with -l)",
+                workers.len()
+            ));
+        }
         let info = port.dev_info();
         if nq > info.max_rx_queues.min(info.max_tx_queues) {
             return Err(format!(
@@ -707,10 +710,12 @@ pub fn run(
         argv.splice(1..1, default_sim_args());
     }
     let (eal, app) = Eal::init(&argv).map_err(|e| e.to_string())?;
-    // clap adds usage and tips on further lines: an error is reported in one line.
+    // clap adds usage and tips on further lines: an error is reported in one line. Help and
+    // version are not errors: printed, and the program ends successfully.
     let one_line = |e: clap::Error| match e.kind() {
         clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-            e.to_string()
+            print!("{e}");
+            std::process::exit(0)
         }
         _ => e
             .to_string()

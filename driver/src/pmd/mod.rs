@@ -590,12 +590,19 @@ impl Port {
         }
     }
 
-    /// Creates every device queue over the queues' ring memory, then RSS and MTU; resumes the
-    /// queues.
+    /// Sets the MTU, creates every device queue over the queues' ring memory, then RSS;
+    /// resumes the queues.
     fn create_queues(&mut self) -> Result<()> {
         let mut bindings: Vec<(Arc<QueueShared>, Binding)> = Vec::new();
         let mut rx_sq_idx = Vec::new();
         let dev = self.dev.as_mut().ok_or(Error::State("resetting"))?;
+        // The MTU first: frames arrive as soon as an RX queue exists, and the device judges
+        // them by the MTU in force.
+        if let Some(mtu) = self.conf.mtu {
+            if dev.info().supports(feature::MTU) {
+                dev.set_mtu(mtu)?;
+            }
+        }
         for slot in self.rxq.iter().flatten() {
             let s = &slot.shared;
             s.cq.zero();
@@ -671,11 +678,6 @@ impl Port {
             // Without RSS everything goes to RX queue 0.
             let table = vec![rx_sq_idx[0]; 1 << dev.info().rss_table_log2.unwrap_or(7)];
             dev.set_rss_table(&table)?;
-        }
-        if let Some(mtu) = self.conf.mtu {
-            if dev.info().supports(feature::MTU) {
-                dev.set_mtu(mtu)?;
-            }
         }
         for (s, b) in bindings {
             s.resume(b);

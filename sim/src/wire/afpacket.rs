@@ -37,6 +37,7 @@
 //! returns a freshly allocated error for every empty poll; the device polls the wire millions
 //! of times a second. Reads and writes here are one non-blocking system call each, into and out
 //! of the caller's buffer, allocating nothing.
+#![allow(unsafe_code)]
 
 use super::netif::{in_netns, IfControl, LinkWatch, NetifOptions, NetifStats};
 use super::{Wire, MAX_FRAME};

@@ -9,6 +9,7 @@
 //! `/sys/class/net` shows the namespace of whoever mounted sysfs, not the wire's, so the link
 //! state and MTU are read with `SIOCGIFFLAGS`/`SIOCGIFMTU` on a control socket that was itself
 //! created inside the namespace.
+#![allow(unsafe_code)]
 
 use std::cell::Cell;
 use std::ffi::CString;

@@ -32,6 +32,7 @@
 //! The descriptor comes from the `tun` crate (meh/rust-tun), which does the `TUNSETIFF`
 //! request; the wire reads and writes it directly so that it can use `readv` to tell an
 //! oversize frame from one that fits.
+#![allow(unsafe_code)]
 
 use super::netif::{in_netns, IfControl, LinkWatch, NetifOptions, NetifStats};
 use super::{Wire, MAX_FRAME};

@@ -15,6 +15,7 @@
 //!
 //! The FIFO is opened O_RDWR | O_NONBLOCK: on Linux that never blocks, even with no reader yet,
 //! and since this process is itself a reader a write never raises SIGPIPE.
+#![allow(unsafe_code)]
 
 use super::sysfs::{Rig, CONFIG_INTX_BYTE, CONFIG_INTX_DISABLE_BIT};
 use crate::irq::IrqLine;

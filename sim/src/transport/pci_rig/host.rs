@@ -12,6 +12,7 @@
 //! Ownership rule (as in `crate::dma`): the host touches a block only while it has not handed it
 //! to the device, or after the device has published its write (the host's acquire load of a
 //! phase bit or req_id pairs with the device's release store).
+#![allow(unsafe_code)]
 
 use super::fifo_irq::fifo_unread;
 use super::hugepage_dma::{hugetlbfs_page_size, pagemap_phys_addr};

@@ -17,6 +17,7 @@
 //! Caveat: mapping with MAP_POPULATE allocates a page for every hole in a sparse file, so with
 //! `--single-file-segments` use `--legacy-mem` (no holes); the default one-file-per-page layout
 //! has none.
+#![allow(unsafe_code)]
 
 use crate::dma::{DmaRegion, DmaSpace};
 use std::collections::HashMap;

@@ -10,6 +10,7 @@
 //!
 //! Pages still mapped when the count is lowered become "surplus" pages that the kernel frees as
 //! soon as they are unmapped, so lowering early is safe.
+#![allow(unsafe_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io;

@@ -18,6 +18,7 @@
 //! [`Rig::create`] builds that tree and [`Rig`]'s drop removes exactly what it built (also while a
 //! failing test unwinds). It refuses to reuse a directory that has anything in it and shm files
 //! that already exist, since either means another rig, or a stale one, is in the way.
+#![allow(unsafe_code)]
 
 use crate::bar::BarMemory;
 use std::fs::{self, File, OpenOptions};
