@@ -10,6 +10,7 @@ command -v dpdk-testpmd >/dev/null 2>&1 || need_pkgs+=(dpdk-dev)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
+command -v strace >/dev/null 2>&1 || need_pkgs+=(strace)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing ${need_pkgs[*]}"

@@ -981,7 +981,11 @@ impl RxChecksumResult {
 /// What the device reports about a received frame, given the STATELESS_OFFLOAD_CONFIG
 /// `rx_supported` bits it advertises (`ena_hw::admin::offload::RX_*`).
 pub fn rx_checksum(frame: &[u8], rx_caps: u32) -> RxChecksumResult {
-    let info = parse(frame);
+    rx_checksum_parsed(frame, &parse(frame), rx_caps)
+}
+
+/// [`rx_checksum`] for a frame the caller has already parsed (`info` must be `parse(frame)`).
+pub fn rx_checksum_parsed(frame: &[u8], info: &PacketInfo, rx_caps: u32) -> RxChecksumResult {
     let mut r = RxChecksumResult {
         l3_proto_idx: info.l3_proto_idx(),
         l4_proto_idx: info.l4_proto_idx(),
@@ -1003,7 +1007,7 @@ pub fn rx_checksum(frame: &[u8], rx_caps: u32) -> RxChecksumResult {
         && !info.ip_frag
         && info.error.is_none()
     {
-        if let Some(good) = rx_l4_checksum_good(frame, &info) {
+        if let Some(good) = rx_l4_checksum_good(frame, info) {
             r.l4_csum_checked = true;
             r.l4_csum_err = !good;
         }

@@ -100,6 +100,8 @@ pub struct DmaError {
 pub struct Dma {
     space: Arc<dyn DmaSpace>,
     cache: Vec<DmaRegion>,
+    /// Index in `cache` of the region the last access used.
+    last_hit: usize,
     misses: u64,
     last_miss: Option<DmaError>,
 }
@@ -112,6 +114,7 @@ impl Dma {
         Self {
             space,
             cache: Vec::with_capacity(CACHE_SLOTS),
+            last_hit: 0,
             misses: 0,
             last_miss: None,
         }
@@ -139,7 +142,17 @@ impl Dma {
 
     #[inline]
     fn region(&mut self, iova: u64) -> Option<usize> {
+        // Consecutive accesses mostly land in the same region (a ring, then a buffer pool):
+        // try the last hit before scanning.
+        if self
+            .cache
+            .get(self.last_hit)
+            .is_some_and(|r| r.contains(iova))
+        {
+            return Some(self.last_hit);
+        }
         if let Some(i) = self.cache.iter().position(|r| r.contains(iova)) {
+            self.last_hit = i;
             return Some(i);
         }
         let r = self.space.lookup(iova)?;
@@ -147,7 +160,8 @@ impl Dma {
             self.cache.remove(0);
         }
         self.cache.push(r);
-        Some(self.cache.len() - 1)
+        self.last_hit = self.cache.len() - 1;
+        Some(self.last_hit)
     }
 
     fn miss(&mut self, iova: u64, len: usize) -> DmaError {

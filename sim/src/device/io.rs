@@ -930,7 +930,7 @@ impl Device {
             Steer::Hashed { hash, .. } => (hash, self.default_rx_queue()),
             Steer::Default => (0, self.default_rx_queue()),
         };
-        let rx_csum = csum::rx_checksum(frame, self.cfg.rx_offloads);
+        let rx_csum = csum::rx_checksum_parsed(frame, &info, self.cfg.rx_offloads);
         let Some(sq) = self.io.rx[sq_idx as usize].as_ref() else {
             self.counters.rx_drops += 1;
             self.lifetime.rx_drops += 1;
