@@ -23,8 +23,6 @@ use crate::platform::Mmio;
 use ena_hw::io::{TxDesc, TxMetaDesc};
 use ena_hw::regs::ResetReason;
 use std::sync::Arc;
-#[cfg(test)]
-use zerocopy::FromBytes;
 use zerocopy::IntoBytes;
 
 /// Most descriptors a packet may use, meta included (spec: ≤ 19 on current devices).
