@@ -895,6 +895,11 @@ impl Device {
     fn rx_poll(&mut self) -> bool {
         let mut work = false;
         for _ in 0..RX_BUDGET {
+            // A held frame waits for buffers: while no RX queue has any posted, offering it
+            // again would only repeat its classification (parse, hash, checksum) to hold it.
+            if self.io.held.is_some() && !self.rx_any_posted() && self.wire.backpressure() {
+                break;
+            }
             let len = match self.io.held.take() {
                 Some(len) => len,
                 None => match self.wire.receive(&mut self.io.rx_frame) {
@@ -913,6 +918,15 @@ impl Device {
             self.dirty_stats = true;
         }
         work
+    }
+
+    /// Whether any RX SQ has a buffer posted that the device has not used yet.
+    fn rx_any_posted(&self) -> bool {
+        self.io.rx_list.iter().any(|&i| {
+            self.io.rx[i as usize]
+                .as_ref()
+                .is_some_and(|sq| self.bar0.read32(sq.doorbell) as u16 != sq.head)
+        })
     }
 
     /// Delivers the frame in `rx_frame[..len]`. Returns false only when the frame must be held
