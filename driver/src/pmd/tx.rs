@@ -384,7 +384,14 @@ impl TxQueue {
                 entry.as_mut_bytes()[at..at + pushed].copy_from_slice(&data[..pushed]);
                 if let Some(bar2) = &self.bar2 {
                     let slot = (self.sq_tail & self.mask) as usize;
-                    bar2.write_words(self.llq_offset + slot * l.entry_size, &entry[..words]);
+                    let off = self.llq_offset + slot * l.entry_size;
+                    // Sizes known at compile time unroll the stores (128 B is the default).
+                    match words {
+                        16 => bar2.write_entry::<16>(off, first_words(&entry)),
+                        24 => bar2.write_entry::<24>(off, first_words(&entry)),
+                        32 => bar2.write_entry::<32>(off, first_words(&entry)),
+                        _ => bar2.write_words(off, &entry[..words]),
+                    };
                 }
                 self.burst_left = self.burst_left.saturating_sub(1);
             }
@@ -665,6 +672,13 @@ impl Drop for TxQueue {
             tracing::warn!(target: "ena", queue = self.queue_id, "TX queue dropped while the port runs; in-flight buffers are abandoned (stop the port first)");
         }
     }
+}
+
+/// The first `N` words of an LLQ entry buffer, as an array.
+#[inline(always)]
+fn first_words<const N: usize>(entry: &[u64; LLQ_MAX_ENTRY_WORDS]) -> &[u64; N] {
+    const { assert!(N <= LLQ_MAX_ENTRY_WORDS) };
+    entry.first_chunk::<N>().expect("N fits (checked at compile time)")
 }
 
 /// The meta descriptor carrying `ctx` (stored in the device's per-queue cache).

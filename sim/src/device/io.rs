@@ -14,7 +14,6 @@
 use super::{Device, LlqActive, MAX_QUEUE_INDEX, RX_DOORBELL_BASE, TX_DOORBELL_BASE};
 use crate::config::{DeviceConfig, LlqOffer, RxNoBufferCounter};
 use crate::csum::{self, TxMeta, TxOffloadRequest};
-use crate::dma::Dma;
 use crate::rss::Steer;
 use crate::wire::MAX_FRAME;
 use ena_hw::admin::{status, MSIX_VECTOR_NONE};
@@ -857,9 +856,14 @@ impl Device {
         let (addr, phase) = cq.next();
         let vector = cq.vector;
         cdesc.set_phase(phase != invert);
-        let flags = cdesc.flags;
+        // Word 1 first, then word 0 (req_id, status, and the flags byte with the phase bit,
+        // which the driver polls) with one release store.
         let b = cdesc.as_bytes();
-        let r = write_body_then_byte(&mut self.dma, addr, b, 3, flags);
+        let word0 = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let r = self
+            .dma
+            .write(addr + 4, &b[4..8])
+            .and_then(|_| self.dma.store_u32_release(addr, word0));
         if let Err(e) = r {
             self.dma_miss(e);
         }
@@ -1112,17 +1116,4 @@ impl Device {
     fn default_rx_queue(&self) -> u16 {
         self.io.rx_list.first().copied().unwrap_or(0)
     }
-}
-
-/// Writes `bytes` except the byte at `commit_at`, then that byte with release ordering.
-fn write_body_then_byte(
-    dma: &mut Dma,
-    addr: u64,
-    bytes: &[u8],
-    commit_at: usize,
-    commit: u8,
-) -> Result<(), crate::dma::DmaError> {
-    dma.write(addr, &bytes[..commit_at])?;
-    dma.write(addr + commit_at as u64 + 1, &bytes[commit_at + 1..])?;
-    dma.store_u8_release(addr + commit_at as u64, commit)
 }
