@@ -678,7 +678,9 @@ impl Drop for TxQueue {
 #[inline(always)]
 fn first_words<const N: usize>(entry: &[u64; LLQ_MAX_ENTRY_WORDS]) -> &[u64; N] {
     const { assert!(N <= LLQ_MAX_ENTRY_WORDS) };
-    entry.first_chunk::<N>().expect("N fits (checked at compile time)")
+    entry
+        .first_chunk::<N>()
+        .expect("N fits (checked at compile time)")
 }
 
 /// The meta descriptor carrying `ctx` (stored in the device's per-queue cache).
