@@ -125,9 +125,14 @@ impl BarMemory {
         {
             return false;
         }
+        // SAFETY: `off..off + dst.len()` is inside the mapping and 8-byte aligned (checked
+        // above; the mapping is page-aligned), so every word below is too; the memory is only
+        // accessed atomically by the device and lives as long as `self`.
+        let words = unsafe { self.base.add(off).cast::<u64>() };
         for (i, chunk) in dst.chunks_exact_mut(8).enumerate() {
-            let v = self.read64(off + i * 8).unwrap_or(0);
-            chunk.copy_from_slice(&v.to_le_bytes());
+            // SAFETY: word `i` of the range checked above; see the block before the loop.
+            let w = unsafe { AtomicU64::from_ptr(words.add(i)) };
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
         }
         true
     }
