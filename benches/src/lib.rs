@@ -9,6 +9,7 @@
 //!   cores, side by side with Amazon's DPDK ENA PMD on the `ena-sim` program ([`vs_dpdk`]),
 //!   the no-allocation/no-syscall proof ([`proof`]), and the loop `callgrind.sh` counts
 //!   instructions in ([`manual_loop`]).
+//! - `ena-pps --soak`: forwarding under a fault every few seconds, checked for leaks ([`soak`]).
 //!
 //! Modules: [`fixture`] (ports on stepped devices), [`manual_loop`] (the deterministic
 //! forwarding loop), [`stats`] (median and spread), [`clock`] (TSC, hardware counters),
@@ -23,6 +24,7 @@ pub mod manual_loop;
 pub mod plot;
 pub mod pps;
 pub mod proof;
+pub mod soak;
 pub mod stats;
 pub mod vs_dpdk;
 

@@ -7,6 +7,7 @@
 //! ena-pps --vs-dpdk [--json]      # ours vs Amazon's DPDK ENA PMD on ena-sim (root, hugepages, dpdk)
 //! ena-pps --proof [--json]        # no heap allocation, no system call per packet (worker lcore)
 //! ena-pps --callgrind-loop        # the stepped loop benches/callgrind.sh counts instructions in
+//! ena-pps --soak [--duration 60]  # forwarding with a fault every 3 s: memory, pools, accounting
 //! ```
 //!
 //! See `benches/README.md` for what each number includes and the results on this machine.
@@ -18,7 +19,7 @@ use ena_benches::fwd::Mode;
 use ena_benches::plot::{line_chart, Series};
 use ena_benches::pps::{self, CeilingKind, Ceilings, Cores, Point};
 use ena_benches::stats::Summary;
-use ena_benches::{manual_loop, proof, vs_dpdk};
+use ena_benches::{manual_loop, proof, soak, vs_dpdk};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -47,7 +48,7 @@ struct Cli {
     /// Runs per point (at least 1; the median and min/max are reported).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Seconds each run forwards (default 1, or 0.25 with --quick; --vs-dpdk: 3).
+    /// Seconds each run forwards (default 1, or 0.25 with --quick; --vs-dpdk: 3; --soak: 60).
     #[arg(long)]
     duration: Option<f64>,
     /// Write SVG plots of Mpps vs burst and vs queue pairs into this directory.
@@ -86,6 +87,24 @@ struct Cli {
     /// Prove the worker lcore neither allocates nor makes system calls while forwarding.
     #[arg(long)]
     proof: bool,
+
+    /// Soak: forward for --duration seconds (default 60) with a fault injected every
+    /// --fault-every seconds; checks that resident memory stays flat, the mbuf pool is whole
+    /// and every packet is accounted for (exit status 1 if not).
+    #[arg(long)]
+    soak: bool,
+    /// --soak: seconds between faults.
+    #[arg(long, default_value_t = 3.0)]
+    fault_every: f64,
+    /// --soak: seconds of resident-memory samples that do not count (the warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    rss_warmup: f64,
+    /// --soak: the most resident memory may grow after the warm-up, KiB.
+    #[arg(long, default_value_t = soak::DEFAULT_RSS_BOUND_KIB)]
+    rss_bound_kib: u64,
+    /// --soak: frames per second each port's generator offers (default: unpaced).
+    #[arg(long, value_name = "PPS")]
+    soak_rate: Option<u64>,
 
     /// Run the stepped forwarding loop (for callgrind.sh) and print what it forwarded.
     #[arg(long)]
@@ -752,6 +771,25 @@ fn proof_mode(cli: &Cli) -> Result<(), String> {
     }
 }
 
+fn soak_mode(cli: &Cli) -> Result<(), String> {
+    let mut o = soak::SoakOptions::new(
+        Duration::from_secs_f64(cli.duration.unwrap_or(60.0).max(1.0)),
+        cores(cli),
+    );
+    o.fault_every = Duration::from_secs_f64(cli.fault_every.max(0.5));
+    o.rss_warmup = Duration::from_secs_f64(cli.rss_warmup.max(0.0));
+    o.rss_bound_kib = cli.rss_bound_kib;
+    o.rate_pps = cli.soak_rate.filter(|&r| r > 0);
+    o.verbose = !cli.json;
+    let r = soak::run_soak(&o)?;
+    emit(cli.json, &r, soak::print_report);
+    if r.pass {
+        Ok(())
+    } else {
+        Err(format!("soak failed: {}", r.failures.join("; ")))
+    }
+}
+
 fn callgrind_mode(cli: &Cli) -> Result<(), String> {
     let opts = ManualOptions {
         frame_len: (cli.frame_size as usize).saturating_sub(4).max(60),
@@ -781,6 +819,8 @@ fn main() {
         vs_dpdk_mode(&cli)
     } else if cli.proof {
         proof_mode(&cli)
+    } else if cli.soak {
+        soak_mode(&cli)
     } else {
         sweep(&cli).map(|r| emit(cli.json, &r, print_sweep))
     };

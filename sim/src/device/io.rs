@@ -127,6 +127,11 @@ impl IoState {
             .map(|(i, _)| i as u16)
             .collect()
     }
+    /// Whether a received frame waits for RX buffers (lossless wires only).
+    pub(super) fn held_frame(&self) -> bool {
+        self.held.is_some()
+    }
+
     pub(super) fn rx_exists(&self, idx: u16) -> bool {
         self.rx.get(idx as usize).is_some_and(Option::is_some)
     }

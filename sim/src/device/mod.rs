@@ -426,6 +426,10 @@ impl Device {
         tracing::debug!(target: "ena_sim", reason, "device reset");
         self.admin = admin::AdminState::default();
         self.aenq = aenq::AenqState::default();
+        // A frame held for lack of RX buffers dies with the queues: count it, as a drop.
+        if self.io.held_frame() {
+            self.lifetime.rx_drops += 1;
+        }
         self.io = io::IoState::new(&self.cfg);
         self.feat = FeatureState::new(&self.cfg, self.wire.mtu());
         self.active = ActiveFaults {
