@@ -119,6 +119,21 @@ pub mod ol {
     pub const TX_IPV6: u64 = 1 << 56;
 }
 
+/// What the receive path records in a packet's first segment (see [`Mbuf::set_rx`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// `ol_flags` (`ol::RX_*`).
+    pub ol_flags: u64,
+    /// `packet_type` (`ptype::*`).
+    pub packet_type: u32,
+    /// The RSS hash (0 unless `ol::RX_RSS_HASH` is set).
+    pub rss_hash: u32,
+    /// Receiving port.
+    pub port: u16,
+    /// Receiving queue.
+    pub queue: u16,
+}
+
 /// Per-buffer metadata, one cache line, in host memory owned by the pool.
 ///
 /// The fields are reached through [`Mbuf`]. The buffer's index is not stored: it follows from
@@ -881,6 +896,27 @@ impl Mbuf {
             return false;
         }
         h.data_off = off;
+        true
+    }
+
+    /// Fills in a received one-segment packet in one go: data at `data_off`, `len` bytes long
+    /// (also the packet length), with its offload flags, packet type, RSS hash and origin.
+    /// Refused (false, nothing changed) if the data would end past the buffer.
+    #[inline(always)]
+    #[must_use]
+    pub fn set_rx(&mut self, data_off: u16, len: u16, rx: RxMeta) -> bool {
+        let h = self.hdr_mut();
+        if u32::from(data_off) + u32::from(len) > u32::from(h.buf_len) {
+            return false;
+        }
+        h.data_off = data_off;
+        h.data_len = len;
+        h.pkt_len = u32::from(len);
+        h.ol_flags = rx.ol_flags;
+        h.packet_type = rx.packet_type;
+        h.rss_hash = rx.rss_hash;
+        h.port = rx.port;
+        h.queue = rx.queue;
         true
     }
 

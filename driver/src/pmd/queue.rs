@@ -247,7 +247,11 @@ impl LocalStats {
 /// id, so a stale completion (an id completed before) almost never names a packet in flight
 /// and is caught (as the Linux and DPDK drivers' free-id rings do).
 pub(crate) struct IdRing {
+    /// Storage, a power of two long (positions wrap with `mask`); ids live in `0..n`.
     ids: Box<[u16]>,
+    mask: usize,
+    /// Ids in the ring when all are free.
+    n: usize,
     head: usize,
     len: usize,
 }
@@ -255,8 +259,13 @@ pub(crate) struct IdRing {
 impl IdRing {
     /// All ids `0..n` free.
     pub fn full(n: u16) -> Self {
+        let cap = (n as usize).max(1).next_power_of_two();
+        let mut ids: Box<[u16]> = (0..cap as u32).map(|i| i as u16).collect();
+        ids[n as usize..].fill(0);
         Self {
-            ids: (0..n).collect(),
+            ids,
+            mask: cap - 1,
+            n: n as usize,
             head: 0,
             len: n as usize,
         }
@@ -280,8 +289,8 @@ impl IdRing {
         if self.len == 0 {
             return None;
         }
-        let id = self.ids[self.head];
-        self.head = (self.head + 1) % self.ids.len();
+        let id = self.ids[self.head & self.mask];
+        self.head = (self.head + 1) & self.mask;
         self.len -= 1;
         Some(id)
     }
@@ -289,8 +298,8 @@ impl IdRing {
     /// Returns an id.
     #[inline(always)]
     pub fn push(&mut self, id: u16) {
-        if self.len < self.ids.len() {
-            let at = (self.head + self.len) % self.ids.len();
+        if self.len < self.n {
+            let at = (self.head + self.len) & self.mask;
             self.ids[at] = id;
             self.len += 1;
         }
@@ -298,10 +307,41 @@ impl IdRing {
 
     /// Every id free again.
     pub fn reset(&mut self) {
-        for (i, v) in self.ids.iter_mut().enumerate() {
+        for (i, v) in self.ids.iter_mut().take(self.n).enumerate() {
             *v = i as u16;
         }
         self.head = 0;
-        self.len = self.ids.len();
+        self.len = self.n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdRing;
+
+    /// Ids come back oldest first, never more than `n` are held, and a ring whose size is not
+    /// a power of two behaves the same.
+    #[test]
+    fn id_ring_is_fifo_and_bounded() {
+        for n in [1u16, 6, 8, 1024] {
+            let mut r = IdRing::full(n);
+            let taken: Vec<u16> = (0..n).map(|_| r.pop().unwrap()).collect();
+            assert_eq!(taken, (0..n).collect::<Vec<_>>());
+            assert!(r.pop().is_none() && r.is_empty());
+            // Give back in a scrambled order, several laps around the storage.
+            for lap in 0..3u16 {
+                let back: Vec<u16> = (0..n).map(|i| (i * 5 + lap) % n).collect();
+                for &id in &back {
+                    r.push(id);
+                }
+                r.push(0); // one too many: ignored
+                assert_eq!(r.len(), n as usize);
+                let again: Vec<u16> = (0..n).map(|_| r.pop().unwrap()).collect();
+                assert_eq!(again, back, "n {n} lap {lap}");
+            }
+            r.reset();
+            assert_eq!(r.pop(), Some(0));
+            assert_eq!(r.len(), n as usize - 1);
+        }
     }
 }

@@ -230,7 +230,7 @@ impl TxQueue {
         while done < CLEAN_BUDGET {
             let off = (self.cq_head & self.mask as u32) as usize * 8;
             let word0 = self.cq.load_u32_acquire(off);
-            let phase = (self.cq_head / self.depth as u32) & 1 == 0;
+            let phase = self.cq_head & self.depth as u32 == 0;
             if (word0 >> 24) & 1 != phase as u32 {
                 break;
             }
@@ -344,7 +344,7 @@ impl TxQueue {
         let Some(req_id) = self.free_ids.pop() else {
             return Err(m);
         };
-        let phase = (self.sq_tail / self.depth) & 1 == 0;
+        let phase = self.sq_tail & self.depth == 0;
         match self.llq {
             None => {
                 let [w0, w1] = data_desc_words(req_id, phase, len, m.data_iova(), 0, true);
@@ -561,7 +561,7 @@ impl TxQueue {
     fn write_host(&mut self, chain: &mut [[u8; 16]]) {
         let Some(sq) = &self.sq else { return };
         for d in chain.iter_mut() {
-            set_phase(d, (self.sq_tail / self.depth) & 1 == 0);
+            set_phase(d, self.sq_tail & self.depth == 0);
             let slot = (self.sq_tail & self.mask) as usize * 16;
             let words = [
                 u64::from_le_bytes(d[..8].try_into().unwrap_or_default()),
@@ -582,7 +582,7 @@ impl TxQueue {
         let mut first = true;
         while next < chain.len() || first {
             entry[..words].fill(0);
-            let phase = (self.sq_tail / self.depth) & 1 == 0;
+            let phase = self.sq_tail & self.depth == 0;
             let cap = if first {
                 l.descs_before_header
             } else {
