@@ -33,9 +33,9 @@
 //!   `tx_qN_reset_drops`; what the device put on the wire = what the sink took; the packets the
 //!   device never read bounded by `tx_qN_reset_drops`.
 //!
-//! The generators are not `lossless`: a lossless wire holds a frame the device cannot place,
-//! and the model forgets a held frame when it resets, uncounted, which would leave a frame per
-//! reset unexplained. Without it every frame without a buffer is an `rx_overruns`.
+//! The generators are not `lossless`: then every frame the device cannot place is an
+//! `rx_overruns` at once. (With a lossless wire the device holds such a frame; one still held
+//! when the device resets is counted in its lifetime `rx_drops`, a fix this soak prompted.)
 
 use crate::pps::{Cores, FLOWS, RING};
 use ena::com::LlqPolicy;
