@@ -158,6 +158,22 @@ impl ToeplitzKey {
         }
         hash
     }
+
+    /// The hash of `first` followed by `second` (together at most [`RSS_KEY_LEN`] bytes), read
+    /// in place: the same as [`Self::hash`] of the two concatenated.
+    #[inline]
+    pub fn hash2(&self, first: &[u8], second: &[u8]) -> u32 {
+        debug_assert!(first.len() + second.len() <= RSS_KEY_LEN);
+        let mut hash = 0u32;
+        let (head, tail) = self.tables.split_at(first.len().min(RSS_KEY_LEN));
+        for (table, &byte) in head.iter().zip(first) {
+            hash ^= table[usize::from(byte)];
+        }
+        for (table, &byte) in tail.iter().zip(second) {
+            hash ^= table[usize::from(byte)];
+        }
+        hash
+    }
 }
 
 impl core::fmt::Debug for ToeplitzKey {
@@ -817,9 +833,16 @@ impl RssState {
     /// The hash the device reports for an input string: `init_val ^ toeplitz(effective key)`,
     /// folded to 16 bits on fixed-key devices.
     pub fn hash_for(&self, input: &[u8]) -> u32 {
-        let hash = match self.function {
-            HashFunction::Toeplitz => self.init_val ^ self.effective_key.hash(input),
+        let raw = match self.function {
+            HashFunction::Toeplitz => self.effective_key.hash(input),
         };
+        self.finish_hash(raw)
+    }
+
+    /// The reported hash from the raw Toeplitz value (initial value, optional 16-bit fold).
+    #[inline]
+    fn finish_hash(&self, raw: u32) -> u32 {
+        let hash = self.init_val ^ raw;
         if self.fold_low16 {
             (hash & 0xffff) | (hash << 16)
         } else {
@@ -840,6 +863,43 @@ impl RssState {
         let flow = FlowHeaders::parse(frame)?;
         let fields = self.selected_fields(flow.flow_type);
         Some((flow.flow_type, flow.hash_input(fields, self.enabled_sort)))
+    }
+
+    /// [`Self::steer`] for a frame the caller has already parsed as an unfragmented IPv4
+    /// TCP or UDP packet, with its IP header at `l3_offset` and its ports at `l4_offset`: when
+    /// that flow type hashes exactly the 4-tuple, unsorted (the reset configuration), the
+    /// addresses and ports are hashed where they lie, without building the input. `None` when
+    /// the configuration (or a short frame) needs the general path.
+    #[inline]
+    pub fn steer_ipv4_l4(
+        &self,
+        frame: &[u8],
+        l3_offset: usize,
+        l4_offset: usize,
+        tcp: bool,
+    ) -> Option<Steer> {
+        const FOUR_TUPLE: u16 =
+            hash_field::L3_SA | hash_field::L3_DA | hash_field::L4_SP | hash_field::L4_DP;
+        let flow = if tcp {
+            flow_type::TCP4
+        } else {
+            flow_type::UDP4
+        };
+        if self.selected_fields(flow) != FOUR_TUPLE || self.enabled_sort & (SORT_L3 | SORT_L4) != 0
+        {
+            return None;
+        }
+        // Source then destination address (adjacent in the header), then the two ports.
+        let addrs = frame.get(l3_offset + 12..l3_offset + 20)?;
+        let ports = frame.get(l4_offset..l4_offset + 4)?;
+        let raw = match self.function {
+            HashFunction::Toeplitz => self.effective_key.hash2(addrs, ports),
+        };
+        let hash = self.finish_hash(raw);
+        Some(Steer::Hashed {
+            hash,
+            rx_sq: self.queue_for_hash(hash),
+        })
     }
 
     /// Chooses the RX SQ for a received frame. Frames whose flow type selects no field present
@@ -1872,6 +1932,46 @@ mod tests {
             let mut rss = RssState::new(true);
             rss.set_selected_fields_all(&[ALL_FIELDS; RSS_FLOW_TYPES]).expect("defined bits");
             let _ = rss.steer(&frame);
+        }
+
+        /// The in-place IPv4 TCP/UDP path gives exactly the general path's hash and queue, or
+        /// declines; it declines only for configurations other than the unsorted 4-tuple.
+        #[test]
+        fn in_place_ipv4_steering_matches_the_general_path(
+            src in any::<[u8; 4]>(),
+            dst in any::<[u8; 4]>(),
+            sp in any::<u16>(),
+            dp in any::<u16>(),
+            is_tcp in any::<bool>(),
+            key in any::<[u8; RSS_KEY_LEN]>(),
+            init_val in any::<u32>(),
+            entries in proptest::collection::vec(0u16..8, 128),
+            config in 0u8..4,
+        ) {
+            let (s, d) = (Ipv4Addr::from(src).to_string(), Ipv4Addr::from(dst).to_string());
+            let frame = if is_tcp { tcp4_frame(&s, sp, &d, dp) } else { udp4_frame(&s, sp, &d, dp) };
+            let mut rss = if config == 3 { RssState::fixed_key_device() } else { RssState::new(true) };
+            if config != 3 {
+                rss.set_key(&key);
+                rss.set_init_val(init_val);
+            }
+            rss.set_indirection_table(7, &entries).expect("a 128-entry table");
+            let flow = if is_tcp { flow_type::TCP4 } else { flow_type::UDP4 };
+            let declines = match config {
+                0 => false,
+                1 => { rss.set_enabled_sort(SORT_L4).expect("sort"); true }
+                2 => {
+                    rss.set_selected_fields(flow, hash_field::L3_SA | hash_field::L3_DA).expect("fields");
+                    true
+                }
+                // Symmetric (sorted) input: the general path's business.
+                _ => true,
+            };
+            let fast = rss.steer_ipv4_l4(&frame, 14, 34, is_tcp);
+            prop_assert_eq!(fast.is_none(), declines);
+            if let Some(fast) = fast {
+                prop_assert_eq!(fast, rss.steer(&frame));
+            }
         }
     }
 }
