@@ -343,6 +343,18 @@ fn wr(b: &mut [u8], off: usize, bytes: &[u8]) {
     }
 }
 
+/// The Ethernet header's length, as [`parse`] reports it (14, 18 with an 802.1Q tag, 0 for a
+/// frame too short to have one), without parsing further.
+#[inline]
+pub fn l2_len(frame: &[u8]) -> usize {
+    match rd16(frame, 12) {
+        None => 0,
+        Some(ETHERTYPE_VLAN) if frame.len() < 18 => 0,
+        Some(ETHERTYPE_VLAN) => 18,
+        Some(_) => 14,
+    }
+}
+
 /// Parses an Ethernet frame (no FCS). Never panics; see [`PacketInfo`] for what is reported.
 pub fn parse(frame: &[u8]) -> PacketInfo {
     let mut info = PacketInfo::default();
@@ -2264,6 +2276,18 @@ mod tests {
             c.add_bytes(&data[..at]);
             c.add_bytes(&data[at..]);
             prop_assert_eq!(c.sum(), naive as u16);
+        }
+
+        #[test]
+        fn l2_len_is_what_parse_reports(
+            frame in proptest::collection::vec(any::<u8>(), 0..40),
+            tag in any::<bool>(),
+        ) {
+            let mut frame = frame;
+            if tag && frame.len() >= 14 {
+                frame[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            }
+            prop_assert_eq!(l2_len(&frame), parse(&frame).l2_len);
         }
 
         #[test]

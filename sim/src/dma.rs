@@ -100,6 +100,8 @@ pub struct DmaError {
 pub struct Dma {
     space: Arc<dyn DmaSpace>,
     cache: Vec<DmaRegion>,
+    /// `(iova, len)` of each cached region, for the lookup to scan (empty slots: len 0).
+    spans: [(u64, u64); CACHE_SLOTS],
     /// Index in `cache` of the region the last access used.
     last_hit: usize,
     misses: u64,
@@ -114,6 +116,7 @@ impl Dma {
         Self {
             space,
             cache: Vec::with_capacity(CACHE_SLOTS),
+            spans: [(0, 0); CACHE_SLOTS],
             last_hit: 0,
             misses: 0,
             last_miss: None,
@@ -138,30 +141,43 @@ impl Dma {
     /// Forgets cached regions (after a reset, or when the driver's memory changes).
     pub fn flush_cache(&mut self) {
         self.cache.clear();
+        self.sync_spans();
     }
 
-    #[inline]
+    /// The cached region holding `iova` (looked up in the space and cached if needed).
+    #[inline(always)]
     fn region(&mut self, iova: u64) -> Option<usize> {
         // Consecutive accesses mostly land in the same region (a ring, then a buffer pool):
-        // try the last hit before scanning.
-        if self
-            .cache
-            .get(self.last_hit)
-            .is_some_and(|r| r.contains(iova))
-        {
+        // try the last hit, then scan the compact spans (an empty slot never matches).
+        let inside = |(start, len): (u64, u64)| iova.wrapping_sub(start) < len;
+        if inside(self.spans[self.last_hit]) {
             return Some(self.last_hit);
         }
-        if let Some(i) = self.cache.iter().position(|r| r.contains(iova)) {
+        if let Some(i) = self.spans.iter().position(|&s| inside(s)) {
             self.last_hit = i;
             return Some(i);
         }
+        self.region_from_space(iova)
+    }
+
+    #[cold]
+    fn region_from_space(&mut self, iova: u64) -> Option<usize> {
         let r = self.space.lookup(iova)?;
         if self.cache.len() == CACHE_SLOTS {
             self.cache.remove(0);
         }
         self.cache.push(r);
+        self.sync_spans();
         self.last_hit = self.cache.len() - 1;
         Some(self.last_hit)
+    }
+
+    fn sync_spans(&mut self) {
+        self.spans = [(0, 0); CACHE_SLOTS];
+        for (span, r) in self.spans.iter_mut().zip(&self.cache) {
+            *span = (r.iova, r.len as u64);
+        }
+        self.last_hit = 0;
     }
 
     fn miss(&mut self, iova: u64, len: usize) -> DmaError {

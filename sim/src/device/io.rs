@@ -702,22 +702,30 @@ impl Device {
         }
         let frame_len = chain.len;
         let mut ok = true;
-        let info = csum::parse(&self.io.scratch[..frame_len]);
+        let offload = d0.l3_csum_en() || d0.l4_csum_en() || d0.tso_en();
+        let partly_pushed = llq.is_some() && frame_len > chain.pushed;
+        // The protocol headers matter only to offloads and to an LLQ packet not wholly pushed;
+        // otherwise the MTU check needs just the Ethernet header's length.
+        let info = (offload || partly_pushed).then(|| csum::parse(&self.io.scratch[..frame_len]));
+        let l2_len = match &info {
+            Some(i) => i.l2_len,
+            None => csum::l2_len(&self.io.scratch[..frame_len]),
+        };
+        let headers_len = info.as_ref().map_or(0, |i| i.headers_len());
         // LLQ: the device drops packets whose protocol headers were not pushed (spec §7.4).
-        if llq.is_some() && frame_len > chain.pushed && info.headers_len() > chain.pushed {
+        if partly_pushed && headers_len > chain.pushed {
             ok = false;
         }
         // MTU: the L3 length must fit (for TSO, each segment's).
-        let l3_limit = info.l2_len + self.feat.mtu as usize;
+        let l3_limit = l2_len + self.feat.mtu as usize;
         let too_long = if d0.tso_en() {
-            info.headers_len() + meta.mss() as usize > l3_limit
+            headers_len + meta.mss() as usize > l3_limit
         } else {
             frame_len > l3_limit
         };
         if too_long {
             ok = false;
         }
-        let offload = d0.l3_csum_en() || d0.l4_csum_en() || d0.tso_en();
         let req = TxOffloadRequest {
             l3_csum: d0.l3_csum_en(),
             l4_csum: d0.l4_csum_en(),
