@@ -166,23 +166,15 @@ fn shim_source() -> PathBuf {
     workspace().join("sim/tests/dpdk/shim.c")
 }
 
-/// Finds `rel` (e.g. `ena-sim`, `examples/fwd`) in the release target directory, building it
-/// with cargo if it is not there.
+/// The release build of `rel` (e.g. `ena-sim`, `examples/fwd`), brought up to date with cargo
+/// first (a no-op when nothing changed): a stale program would compare an old device model or
+/// an old `fwd`. Without cargo (e.g. under `sudo` with a PATH that lacks it), an existing build
+/// is used, with a warning.
 pub fn find_or_build(rel: &str, build_args: &[&str]) -> Result<PathBuf, String> {
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join(rel));
-            candidates.push(dir.join("../release").join(rel));
-        }
-    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    candidates.push(target.join("release").join(rel));
-    if let Some(p) = candidates.iter().find(|p| p.is_file()) {
-        return Ok(p.clone());
-    }
+    let built = target.join("release").join(rel);
     let status = Command::new("cargo")
         .arg("build")
         .arg("--release")
@@ -190,17 +182,28 @@ pub fn find_or_build(rel: &str, build_args: &[&str]) -> Result<PathBuf, String> 
         .arg(workspace().join("Cargo.toml"))
         .args(build_args)
         .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("cargo build {}: {e}", build_args.join(" ")))?;
-    if !status.success() {
-        return Err(format!("cargo build {} failed", build_args.join(" ")));
+        .status();
+    match status {
+        Ok(st) if st.success() && built.is_file() => return Ok(built),
+        Ok(st) if st.success() => {
+            return Err(format!("{} missing after the build", built.display()))
+        }
+        Ok(_) => return Err(format!("cargo build {} failed", build_args.join(" "))),
+        Err(e) => eprintln!(
+            "ena-pps: cannot run cargo ({e}); using the existing build of {rel}, which may be stale"
+        ),
     }
-    let p = target.join("release").join(rel);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(format!("{} missing after the build", p.display()))
+    let mut candidates = vec![built];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join(rel));
+            candidates.push(dir.join("../release").join(rel));
+        }
     }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("{rel} is not built and cargo is not available to build it"))
 }
 
 fn scratch(tag: &str) -> PathBuf {
