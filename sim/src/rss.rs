@@ -902,6 +902,23 @@ impl RssState {
         })
     }
 
+    /// [`Self::steer`] for a frame the checksum engine has already parsed (`info` must be
+    /// `csum::parse(frame)`): unfragmented, untagged TCP/UDP over IPv4 that parsed cleanly is
+    /// hashed in place ([`Self::steer_ipv4_l4`]) when the configuration allows; everything
+    /// else takes the general path.
+    pub fn steer_parsed(&self, frame: &[u8], info: &crate::csum::PacketInfo) -> Steer {
+        use crate::csum::{L3Kind, L4Kind};
+        let fast = match (info.l3, info.l4) {
+            (L3Kind::Ipv4, l4 @ (L4Kind::Tcp | L4Kind::Udp))
+                if info.error.is_none() && !info.ip_frag && info.vlan_tci.is_none() =>
+            {
+                self.steer_ipv4_l4(frame, info.l3_offset, info.l4_offset, l4 == L4Kind::Tcp)
+            }
+            _ => None,
+        };
+        fast.unwrap_or_else(|| self.steer(frame))
+    }
+
     /// Chooses the RX SQ for a received frame. Frames whose flow type selects no field present
     /// in them (with the reset fields: everything but unfragmented TCP/UDP) are not hashed.
     pub fn steer(&self, frame: &[u8]) -> Steer {
@@ -1972,6 +1989,8 @@ mod tests {
             if let Some(fast) = fast {
                 prop_assert_eq!(fast, rss.steer(&frame));
             }
+            let info = crate::csum::parse(&frame);
+            prop_assert_eq!(rss.steer_parsed(&frame, &info), rss.steer(&frame));
         }
     }
 }

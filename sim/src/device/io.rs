@@ -956,25 +956,7 @@ impl Device {
             self.lifetime.rx_drops += 1;
             return true;
         }
-        // Unfragmented TCP/UDP over IPv4 that parsed cleanly: hashed in place when the
-        // configuration allows; everything else through the general RSS parse.
-        let fast = match (info.l3, info.l4) {
-            (csum::L3Kind::Ipv4, l4 @ (csum::L4Kind::Tcp | csum::L4Kind::Udp))
-                if info.error.is_none() && !info.ip_frag && info.vlan_tci.is_none() =>
-            {
-                self.feat.rss.steer_ipv4_l4(
-                    frame,
-                    info.l3_offset,
-                    info.l4_offset,
-                    l4 == csum::L4Kind::Tcp,
-                )
-            }
-            _ => None,
-        };
-        let steer = match fast {
-            Some(s) => s,
-            None => self.feat.rss.steer(frame),
-        };
+        let steer = self.feat.rss.steer_parsed(frame, &info);
         let (hash, sq_idx) = match steer {
             Steer::Hashed { hash, rx_sq } if self.io.rx_exists(rx_sq) => (hash, rx_sq),
             Steer::Hashed { hash, .. } => (hash, self.default_rx_queue()),
